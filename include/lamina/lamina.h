@@ -1,0 +1,13 @@
+/* Lamina: a deep learning framework in C. Include this one header. */
+#ifndef LAMINA_H
+#define LAMINA_H
+
+#include "lamina/status.h"
+#include "lamina/context.h"
+#include "lamina/tensor.h"
+#include "lamina/graph.h"
+#include "lamina/ops.h"
+#include "lamina/idx.h"
+#include "lamina/npy.h"
+
+#endif
