@@ -26,6 +26,9 @@ lm_ctx *lm_graph_ctx(const lm_graph *g);
 lm_status lm_graph_status(const lm_graph *g);
 /* Message of the first building error ("" if none). */
 const char *lm_graph_error(const lm_graph *g);
+/* Sets the name prefixed to the error messages of ops built from now on,
+ * e.g. a layer name: "dense_1/matmul: ..." (NULL or "" clears it). */
+void lm_graph_set_scope(lm_graph *g, const char *scope);
 /* Number of nodes in the graph. */
 int lm_graph_size(const lm_graph *g);
 
@@ -88,6 +91,9 @@ size_t lm_session_arena_bytes(const lm_session *s);
 /* Number of completed runs; seeds per-step randomness such as dropout masks. */
 uint64_t lm_session_steps(const lm_session *s);
 
+/* Makes output i (of static shape) be written straight into caller memory of
+ * `bytes` bytes at every run, e.g. gradients into one flat vector. */
+lm_status lm_session_bind_output(lm_session *s, int i, void *dst, size_t bytes);
 /* Sets the step count (restoring a run: dropout masks continue where they were). */
 lm_status lm_session_set_steps(lm_session *s, uint64_t steps);
 

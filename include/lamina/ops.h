@@ -33,11 +33,12 @@ typedef enum lm_activation {
     LM_ACT_COUNT
 } lm_activation;
 
-/* Keras name of an activation ("relu", ...). */
+/* Keras name of an activation ("relu", ...); NULL if a is not one. */
 const char *lm_activation_name(lm_activation a);
 /* Activation from its Keras name ("swish" is accepted for silu); -1 if unknown. */
 int lm_activation_from_name(const char *name);
-/* Applies an activation (softmax and log_softmax over the last axis). */
+/* Applies an activation with Keras's defaults (leaky_relu alpha 0.2, elu alpha 1,
+ * exact gelu; softmax and log_softmax over the last axis); linear returns x. */
 lm_node *lm_op_activation(lm_graph *g, lm_node *x, lm_activation a);
 
 /* ---- elementwise, binary with broadcasting ---- */
@@ -59,7 +60,8 @@ lm_node *lm_op_abs(lm_graph *g, lm_node *x);
 lm_node *lm_op_pow(lm_graph *g, lm_node *x, float p);
 /* x * s + t for scalars s and t (used by losses and normalisation). */
 lm_node *lm_op_scale(lm_graph *g, lm_node *x, float s, float t);
-/* min(max(x, lo), hi). */
+/* min(max(x, lo), hi), lo <= hi. As in JAX, the gradient is 1 inside, 0.5 on
+ * a bound and 0 outside; maximum and minimum likewise split ties 0.5 / 0.5. */
 lm_node *lm_op_clip(lm_graph *g, lm_node *x, float lo, float hi);
 
 /* ---- activations ---- */
@@ -86,8 +88,9 @@ lm_node *lm_op_log_softmax(lm_graph *g, lm_node *x, int axis);
 /* ---- reductions (axes may be negative; n_axes == 0 reduces every axis) ---- */
 lm_node *lm_op_sum(lm_graph *g, lm_node *x, int n_axes, const int *axes, bool keepdims);
 lm_node *lm_op_mean(lm_graph *g, lm_node *x, int n_axes, const int *axes, bool keepdims);
+/* Its gradient is shared equally among tied maxima (as jax.grad of jnp.max). */
 lm_node *lm_op_max(lm_graph *g, lm_node *x, int n_axes, const int *axes, bool keepdims);
-/* Index of the largest value along axis, as int64 (ties give the first). */
+/* Index of the largest value along axis, as int64 (ties give the first, a NaN wins). */
 lm_node *lm_op_argmax(lm_graph *g, lm_node *x, int axis);
 
 /* ---- linear algebra ---- */
@@ -105,7 +108,8 @@ lm_node *lm_op_bias_act(lm_graph *g, lm_node *x, lm_node *b, lm_activation act);
 lm_node *lm_op_reshape(lm_graph *g, lm_node *x, lm_shape shape);
 /* Collapses all axes after the first: (batch, ...) -> (batch, prod(...)). */
 lm_node *lm_op_flatten(lm_graph *g, lm_node *x);
-/* Permutes axes: output axis i is input axis perm[i]. */
+/* Permutes axes: output axis i is input axis perm[i] (negative counts from
+ * the end; NULL reverses the axes). */
 lm_node *lm_op_transpose(lm_graph *g, lm_node *x, const int *perm);
 /* Joins n tensors along axis. */
 lm_node *lm_op_concat(lm_graph *g, int n, lm_node *const *xs, int axis);
@@ -114,11 +118,13 @@ lm_node *lm_op_slice(lm_graph *g, lm_node *x, const int64_t *begin, const int64_
 /* Pads every axis with before[i] and after[i] copies of value. */
 lm_node *lm_op_pad(lm_graph *g, lm_node *x, const int64_t *before, const int64_t *after,
                    float value);
-/* Rows of params picked by integer indices (embedding lookup on axis 0):
- * output shape indices.shape + params.shape[1:]. Out-of-range indices are an
- * error at run time. */
+/* Rows of params picked by int32 or int64 indices (embedding lookup on axis
+ * 0): output shape indices.shape + params.shape[1:]. A negative index counts
+ * from the end (as keras.ops.take); one outside [-rows, rows) is an error at
+ * run time. */
 lm_node *lm_op_gather(lm_graph *g, lm_node *params, lm_node *indices);
-/* One-hot float32 encoding of integer indices, a new last axis of size depth. */
+/* One-hot float32 encoding of int32 or int64 indices, a new last axis of size
+ * depth; an index outside [0, depth) gives a row of zeros. */
 lm_node *lm_op_one_hot(lm_graph *g, lm_node *indices, int depth);
 /* Converts elements to another dtype. */
 lm_node *lm_op_cast(lm_graph *g, lm_node *x, lm_dtype dt);
@@ -145,13 +151,16 @@ lm_node *lm_op_conv2d(lm_graph *g, lm_node *x, lm_node *w, lm_conv_opts o);
  * dilation[0] are used; padding may also be LM_PAD_CAUSAL. */
 lm_node *lm_op_conv1d(lm_graph *g, lm_node *x, lm_node *w, lm_conv_opts o);
 
-/* Options for pooling; zero strides default to the pool size. */
+/* Options for pooling; zero strides default to the pool size. Padding is
+ * valid or same; 1-D pooling uses size[0] and strides[0]. */
 typedef struct lm_pool_opts {
     int size[2];
     int strides[2];
     lm_padding padding;
 } lm_pool_opts;
 
+/* x (N, H, W, C) -> (N, OH, OW, C); the 1-D forms take (N, W, C). The max
+ * pooling gradient goes to the first largest cell of each window. */
 lm_node *lm_op_max_pool2d(lm_graph *g, lm_node *x, lm_pool_opts o);
 /* Average pooling; with "same" padding the padded cells are not counted. */
 lm_node *lm_op_avg_pool2d(lm_graph *g, lm_node *x, lm_pool_opts o);
@@ -164,29 +173,39 @@ lm_node *lm_op_global_max_pool(lm_graph *g, lm_node *x);
 /* ---- regularisation and normalisation ---- */
 /* Inverted dropout: in training runs, zeroes each element with probability
  * rate and scales the rest by 1 / (1 - rate); identity otherwise. The mask
- * depends only on seed, the node and the session's step count. */
+ * depends only on seed, the node and the session's step count (not on the
+ * thread count). rate must be in [0, 1). */
 lm_node *lm_op_dropout(lm_graph *g, lm_node *x, float rate, uint64_t seed);
-/* Batch normalisation over every axis but the last. In training runs it uses
- * the batch statistics and updates the moving_mean and moving_var variables
- * in place (moving = moving * momentum + batch * (1 - momentum)); otherwise it
- * uses the moving statistics. gamma or beta may be NULL. */
+/* Batch normalisation over every axis but the last (Keras axis=-1):
+ * y = (x - mean) * rsqrt(var + epsilon) * gamma + beta. In training runs it
+ * uses the batch mean and biased variance and updates the moving_mean and
+ * moving_var variables in place (moving = moving * momentum + batch *
+ * (1 - momentum), with the biased variance, as Keras 3); otherwise it uses the
+ * moving statistics. gamma or beta may be NULL; moving_mean and moving_var
+ * must be variables and get no gradient. Keras defaults: momentum 0.99,
+ * epsilon 1e-3. */
 lm_node *lm_op_batch_norm(lm_graph *g, lm_node *x, lm_node *gamma, lm_node *beta,
                           lm_node *moving_mean, lm_node *moving_var, float momentum,
                           float epsilon);
-/* Layer normalisation over the last axis; gamma or beta may be NULL. */
+/* Layer normalisation over the last axis, as Keras 3:
+ * (x - mean) * rsqrt(biased var + epsilon) * gamma + beta (Keras default
+ * epsilon 1e-3); gamma or beta may be NULL. */
 lm_node *lm_op_layer_norm(lm_graph *g, lm_node *x, lm_node *gamma, lm_node *beta, float epsilon);
 
 /* ---- recurrent layers over a whole sequence ---- */
 typedef struct lm_rnn_opts {
     bool return_sequences;   /* output (N, T, H) rather than (N, H) */
     bool go_backwards;       /* read the sequence from the end (output not reversed back) */
-    lm_activation activation;           /* 0 means tanh */
-    lm_activation recurrent_activation; /* 0 means sigmoid (LSTM, GRU) */
+    lm_activation activation;           /* 0 means tanh unless activations_set */
+    lm_activation recurrent_activation; /* 0 means sigmoid (LSTM, GRU) unless activations_set */
     bool reset_after;        /* GRU: Keras 3 default is true; set .reset_after_set to honour false */
     bool reset_after_set;
+    bool activations_set;    /* take both activations as given, so 0 is linear */
 } lm_rnn_opts;
 
-/* x (N, T, F), kernel (F, H), recurrent (H, H), bias (H) or NULL, h0 (N, H) or
+/* Activations: tanh, sigmoid, relu, linear, hard_sigmoid. The returned node
+ * is (N, T, H) with return_sequences (in processing order), else (N, H).
+ * x (N, T, F), kernel (F, H), recurrent (H, H), bias (H) or NULL, h0 (N, H) or
  * NULL. *h_last (may be NULL) receives the final state. */
 lm_node *lm_op_simple_rnn(lm_graph *g, lm_node *x, lm_node *kernel, lm_node *recurrent,
                           lm_node *bias, lm_node *h0, lm_rnn_opts o, lm_node **h_last);
@@ -200,7 +219,11 @@ lm_node *lm_op_lstm(lm_graph *g, lm_node *x, lm_node *kernel, lm_node *recurrent
 lm_node *lm_op_gru(lm_graph *g, lm_node *x, lm_node *kernel, lm_node *recurrent, lm_node *bias,
                    lm_node *h0, lm_rnn_opts o, lm_node **h_last);
 
-/* ---- losses: one value per sample (the mean over the last axis, as Keras) ---- */
+/* ---- losses: one value per sample, as Keras computes before reduction: the
+ * shape without the last axis, which mse, mae, huber and binary_crossentropy
+ * average over and the categorical losses sum over (the classes). y_true and
+ * y_pred match in shape, or one has an extra trailing axis of size 1 (Keras's
+ * squeeze_or_expand_to_same_rank). ---- */
 lm_node *lm_op_mse(lm_graph *g, lm_node *y_true, lm_node *y_pred);
 lm_node *lm_op_mae(lm_graph *g, lm_node *y_true, lm_node *y_pred);
 lm_node *lm_op_huber(lm_graph *g, lm_node *y_true, lm_node *y_pred, float delta);
@@ -209,8 +232,10 @@ lm_node *lm_op_binary_crossentropy(lm_graph *g, lm_node *y_true, lm_node *y_pred
                                    bool from_logits);
 lm_node *lm_op_categorical_crossentropy(lm_graph *g, lm_node *y_true, lm_node *y_pred,
                                         bool from_logits);
-/* y_true holds class indices (int32, int64 or float), shaped like y_pred
- * without its last axis (a trailing axis of size 1 is accepted). */
+/* y_true holds class indices (int32, int64, uint8 or float, truncated like
+ * Keras's cast to int32), shaped like y_pred without its last axis (a
+ * trailing axis of size 1 is accepted). An index outside [0, classes) makes
+ * the run fail with a message. */
 lm_node *lm_op_sparse_categorical_crossentropy(lm_graph *g, lm_node *y_true, lm_node *y_pred,
                                                bool from_logits);
 

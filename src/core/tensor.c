@@ -49,7 +49,7 @@ char *lm_shape_str(lm_shape s, char *buf, size_t len) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, len - o, "(");
     for (int i = 0; i < s.ndim && o < len; i++) {
-        if (s.dims[i] < 0) o += (size_t)snprintf(buf + o, len - o, "%sNone", i ? ", " : "");
+        if (s.dims[i] == -1) o += (size_t)snprintf(buf + o, len - o, "%sNone", i ? ", " : "");
         else o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? ", " : "", (long long)s.dims[i]);
     }
     if (o < len) o += (size_t)snprintf(buf + o, len - o, s.ndim == 1 ? ",)" : ")");
@@ -152,6 +152,16 @@ void lm_tensor_rebind(lm_tensor *t, void *data, lm_dtype dt, int ndim, const int
     t->buf->bytes = (size_t)lm_tensor_numel(t) * lm_dtype_size(dt);
 }
 
+void lm_tensor_move_storage(lm_tensor *t, void *dst, bool own) {
+    size_t bytes = (size_t)lm_tensor_numel(t) * lm_dtype_size(t->dt);
+    if (bytes) memcpy(dst, lm_tensor_data(t), bytes);
+    if (t->buf->owned) lm_afree(t->buf->data);
+    t->buf->data = dst;
+    t->buf->owned = own;
+    t->buf->bytes = bytes;
+    t->offset = 0;
+}
+
 void lm_tensor_free(lm_tensor *t) {
     if (!t) return;
     if (--t->buf->refs == 0) {
@@ -196,6 +206,8 @@ int64_t lm_tensor_numel(const lm_tensor *t) {
 
 bool lm_tensor_is_contiguous(const lm_tensor *t) {
     if (!t) return false;
+    for (int i = 0; i < t->ndim; i++)
+        if (t->shape[i] == 0) return true; /* nothing to lay out */
     int64_t st = 1;
     for (int i = t->ndim - 1; i >= 0; i--) {
         if (t->shape[i] != 1 && t->strides[i] != st) return false;

@@ -25,6 +25,9 @@ struct lm_tensor {
 /* Points a wrapping tensor at other memory with another shape, without
  * allocating (sessions use it to expose their outputs). */
 void lm_tensor_rebind(lm_tensor *t, void *data, lm_dtype dt, int ndim, const int64_t *shape);
+/* Moves a contiguous tensor's storage to dst, copying its contents; every
+ * view sharing the storage follows. own: the buffer frees dst (lm_afree). */
+void lm_tensor_move_storage(lm_tensor *t, void *dst, bool own);
 /* Checks a shape: 0..8 dims, each >= 0 (or >= -1 when allow_unknown). */
 bool lm_shape_valid(lm_shape s, bool allow_unknown);
 /* Row-major strides of a shape. */

@@ -19,7 +19,8 @@
 struct lm_gemm {
     lm_isa isa;
     int max_threads;
-    const lm_sgemm_kernels *kr;
+    lm_sgemm_kernels k; /* copy: blocking could be tuned per state */
+    int packb_panels;   /* pack B in place of reading it when M has more row panels */
     float *mem;
     size_t per_thread; /* floats: B block, then A block */
     size_t a_off;
@@ -112,7 +113,15 @@ lm_gemm *lm_gemm_new(lm_isa isa, int max_threads) {
     if (!G) return NULL;
     G->isa = isa;
     G->max_threads = max_threads;
-    G->kr = kr;
+    G->k = *kr;
+    G->packb_panels = 8;
+#ifdef LM_GEMM_TUNE
+    if (getenv("LMG_KC")) G->k.kc = atoi(getenv("LMG_KC"));
+    if (getenv("LMG_NC")) G->k.nc = atoi(getenv("LMG_NC"));
+    if (getenv("LMG_MC")) G->k.mc = atoi(getenv("LMG_MC"));
+    if (getenv("LMG_PB")) G->packb_panels = atoi(getenv("LMG_PB"));
+    kr = &G->k;
+#endif
     /* Whole 4 KiB pages per thread: no false sharing, and buffers of different
      * threads do not alias in the caches. */
     size_t bfl = (size_t)kr->kc * (size_t)rup(kr->nc, kr->nr);
@@ -153,20 +162,21 @@ typedef struct prob {
 
 /* B read in place costs nothing up front but is strided; a packed copy costs a
  * pass over B. With few row panels to reuse it, in place wins. */
-static bool pack_b_needed(const lm_sgemm_kernels *kr, const prob *p, int64_t m) {
-    return p->tb || kr->pack_b_nt || m > 8 * kr->mr;
+static bool pack_b_needed(const lm_gemm *G, const prob *p, int64_t m) {
+    return p->tb || G->k.pack_b_nt || m > G->packb_panels * G->k.mr;
 }
 
 /* C[m0:m0+m, n0:n0+n] on one thread with buffers buf. */
-static void run_rect(const lm_sgemm_kernels *kr, float *buf, size_t a_off, const prob *p,
-                     int64_t m0, int64_t m, int64_t n0, int64_t n) {
+static void run_rect(const lm_gemm *G, int tid, const prob *p, int64_t m0, int64_t m, int64_t n0,
+                     int64_t n) {
+    const lm_sgemm_kernels *kr = &G->k;
     const int64_t K = p->K, mr = kr->mr, nr = kr->nr;
     /* Even blocks: 784 = 4 x 196 beats 3 x 256 + 16. */
     const int64_t kcb = cdiv(K, cdiv(K, kr->kc));
     const int64_t ncb = rup(cdiv(n, cdiv(n, kr->nc)), nr);
-    const bool packb = pack_b_needed(kr, p, m), packa = p->ta || kr->pack_a_nt;
+    const bool packb = pack_b_needed(G, p, m), packa = p->ta || kr->pack_a_nt;
     const int64_t mcb = packa ? rup(cdiv(m, cdiv(m, kr->mc)), mr) : m;
-    float *bbuf = buf, *abuf = buf + a_off;
+    float *bbuf = G->mem + (size_t)tid * G->per_thread, *abuf = bbuf + G->a_off;
     lm_sgemm_block blk;
     blk.alpha = p->alpha;
     blk.ldc = p->ldc;
@@ -263,14 +273,14 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
         scale_only(&p);
         return;
     }
-    const lm_sgemm_kernels *kr = G->kr;
+    const lm_sgemm_kernels *kr = &G->k;
     int nt = nthreads < 1 ? 1 : nthreads > G->max_threads ? G->max_threads : nthreads;
 #ifdef _OPENMP
     if (omp_in_parallel()) {
         /* Called from a team: stay on this thread, with this thread's buffers. */
         int tid = omp_get_thread_num();
         if (tid < G->max_threads)
-            run_rect(kr, G->mem + (size_t)tid * G->per_thread, G->a_off, &p, 0, M, 0, N);
+            run_rect(G, tid, &p, 0, M, 0, N);
         else
             naive(&p);
         return;
@@ -279,7 +289,7 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
     const double work = (double)M * (double)N * (double)K;
     if (work < (double)nt * MIN_WORK_PER_THREAD) nt = (int)(work / MIN_WORK_PER_THREAD);
     if (nt <= 1) {
-        run_rect(kr, G->mem, G->a_off, &p, 0, M, 0, N);
+        run_rect(G, 0, &p, 0, M, 0, N);
         return;
     }
 #ifdef _OPENMP
@@ -295,11 +305,10 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
             if (m1 > M) m1 = M;
             if (n1 > N) n1 = N;
             if (m1 > m0 && n1 > n0)
-                run_rect(kr, G->mem + (size_t)t * G->per_thread, G->a_off, &p, m0, m1 - m0, n0,
-                         n1 - n0);
+                run_rect(G, t, &p, m0, m1 - m0, n0, n1 - n0);
         }
     }
 #else
-    run_rect(kr, G->mem, G->a_off, &p, 0, M, 0, N);
+    run_rect(G, 0, &p, 0, M, 0, N);
 #endif
 }

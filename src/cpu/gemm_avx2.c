@@ -19,84 +19,99 @@ INLINE __m256i lanes(int n) {
     return _mm256_loadu_si256((const __m256i *)(mask_src + 8 - n));
 }
 
-/* C tile (MRc x up to 8*NV) += a @ b. EDGE: the last vector holds fewer than 8
- * columns and is read and written through mask ml (never past column n). */
-INLINE void tile(const int MRc, const int NV, const bool EDGE, int64_t kc, const float *a,
-                 int64_t rsa, int64_t csa, const float *b, int64_t rsb, __m256i ml, float *c,
+/* Epilogue for one vector of C; with msk only the lanes in ml are read and written. */
+INLINE void store_vec(float *c, __m256 acc, bool msk, __m256i ml, float alpha, float beta,
+                      const float *bias, bool relu) {
+    __m256 r = _mm256_mul_ps(acc, _mm256_set1_ps(alpha));
+    if (beta != 0.0f)
+        r = _mm256_fmadd_ps(_mm256_set1_ps(beta),
+                            msk ? _mm256_maskload_ps(c, ml) : _mm256_loadu_ps(c), r);
+    if (bias) r = _mm256_add_ps(r, msk ? _mm256_maskload_ps(bias, ml) : _mm256_loadu_ps(bias));
+    if (relu) r = _mm256_max_ps(r, _mm256_setzero_ps());
+    if (msk) _mm256_maskstore_ps(c, ml, r);
+    else _mm256_storeu_ps(c, r);
+}
+
+/* Named accumulators, not an array, so that they stay in registers. */
+#define ROW_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0;
+#define ROW_FMA(i)                                                                                 \
+    if (MRc > i) {                                                                                 \
+        __m256 ai = _mm256_broadcast_ss(APACK ? a + i : (i < 3 ? a0 : a3) + (i % 3) * rsa);       \
+        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                                                \
+        if (NV > 1) c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                                    \
+    }
+#define ROW_STORE(i)                                                                               \
+    if (MRc > i) {                                                                                 \
+        store_vec(c + i * ldc, c##i##0, EDGE && NV == 1, ml, alpha, beta, bias, relu);             \
+        if (NV > 1)                                                                                \
+            store_vec(c + i * ldc + 8, c##i##1, EDGE, ml, alpha, beta, bias ? bias + 8 : NULL,     \
+                      relu);                                                                       \
+    }
+
+/* C tile (MRc x up to 8*NV) = alpha * a @ b + ... EDGE: the last vector holds
+ * fewer than 8 columns and is read and written through mask ml (never past
+ * column n). APACK: a is a packed micro-panel (a[k * MR + i]); else a[i * rsa + k]. */
+INLINE void tile(const int MRc, const int NV, const bool EDGE, const bool APACK, int64_t kc,
+                 const float *a, int64_t rsa, const float *b, int64_t rsb, __m256i ml, float *c,
                  int64_t ldc, float alpha, float beta, const float *bias, bool relu) {
-    __m256 acc[MR][2];
-    for (int i = 0; i < MRc; i++)
-        for (int v = 0; v < NV; v++) acc[i][v] = _mm256_setzero_ps();
+    const float *a0 = a, *a3 = a + 3 * rsa;
+    ROW_DECL(0) ROW_DECL(1) ROW_DECL(2) ROW_DECL(3) ROW_DECL(4) ROW_DECL(5)
     for (int i = 0; i < MRc; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int64_t k = 0; k < kc; k++) {
-        __m256 bv[2];
-        for (int v = 0; v < NV; v++)
-            bv[v] = EDGE && v == NV - 1 ? _mm256_maskload_ps(b + 8 * v, ml)
-                                        : _mm256_loadu_ps(b + 8 * v);
+        __m256 b0, b1 = _mm256_setzero_ps();
+        if (NV == 1) b0 = EDGE ? _mm256_maskload_ps(b, ml) : _mm256_loadu_ps(b);
+        else b0 = _mm256_loadu_ps(b), b1 = EDGE ? _mm256_maskload_ps(b + 8, ml) : _mm256_loadu_ps(b + 8);
         _mm_prefetch((const char *)(b + PF_ROWS * rsb), _MM_HINT_T0);
-        for (int i = 0; i < MRc; i++) {
-            __m256 ai = _mm256_broadcast_ss(a + i * rsa);
-            for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(ai, bv[v], acc[i][v]);
-        }
-        a += csa;
+        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
+        if (APACK) a += MR;
+        else a0++, a3++;
         b += rsb;
     }
-    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta), zero = _mm256_setzero_ps();
-    for (int i = 0; i < MRc; i++) {
-        float *ci = c + i * ldc;
-        for (int v = 0; v < NV; v++) {
-            bool msk = EDGE && v == NV - 1;
-            __m256 r = _mm256_mul_ps(acc[i][v], va);
-            if (beta != 0.0f)
-                r = _mm256_fmadd_ps(
-                    vb, msk ? _mm256_maskload_ps(ci + 8 * v, ml) : _mm256_loadu_ps(ci + 8 * v), r);
-            if (bias)
-                r = _mm256_add_ps(r, msk ? _mm256_maskload_ps(bias + 8 * v, ml)
-                                         : _mm256_loadu_ps(bias + 8 * v));
-            if (relu) r = _mm256_max_ps(r, zero);
-            if (msk)
-                _mm256_maskstore_ps(ci + 8 * v, ml, r);
-            else
-                _mm256_storeu_ps(ci + 8 * v, r);
-        }
-    }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
 }
 
-#define TILE_ARGS kc, a, rsa, csa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
-#define TILE_FN(M_, V_, E_)                                                                        \
-    static void tile_##M_##x##V_##E_(int64_t kc, const float *a, int64_t rsa, int64_t csa,         \
-                                     const float *b, int64_t rsb, __m256i ml, float *c,            \
-                                     int64_t ldc, float alpha, float beta, const float *bias,      \
-                                     bool relu) {                                                  \
-        tile(M_, V_, E_, TILE_ARGS);                                                               \
+#define TILE_ARGS kc, a, rsa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
+#define TILE_FN(M_, V_, E_, P_)                                                                    \
+    static void tile_##M_##x##V_##E_##P_(int64_t kc, const float *a, int64_t rsa, const float *b,  \
+                                         int64_t rsb, __m256i ml, float *c, int64_t ldc,           \
+                                         float alpha, float beta, const float *bias, bool relu) {  \
+        tile(M_, V_, E_, P_, TILE_ARGS);                                                           \
     }
-#define TILE_ROW(M_) TILE_FN(M_, 1, 0) TILE_FN(M_, 2, 0) TILE_FN(M_, 1, 1) TILE_FN(M_, 2, 1)
-TILE_ROW(1)
-TILE_ROW(2)
-TILE_ROW(3)
-TILE_ROW(4)
-TILE_ROW(5)
-TILE_ROW(6)
+#define TILE_ROW(M_, P_)                                                                           \
+    TILE_FN(M_, 1, 0, P_) TILE_FN(M_, 2, 0, P_) TILE_FN(M_, 1, 1, P_) TILE_FN(M_, 2, 1, P_)
+#define TILE_ALL(P_)                                                                               \
+    TILE_ROW(1, P_) TILE_ROW(2, P_) TILE_ROW(3, P_) TILE_ROW(4, P_) TILE_ROW(5, P_) TILE_ROW(6, P_)
+TILE_ALL(0)
+TILE_ALL(1)
 
-typedef void (*tile_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, __m256i,
-                        float *, int64_t, float, float, const float *, bool);
-/* [rows - 1][edge][vectors - 1] */
-#define TILE_PTRS(M_) {{tile_##M_##x10, tile_##M_##x20}, {tile_##M_##x11, tile_##M_##x21}}
-static const tile_fn tiles[MR][2][2] = {TILE_PTRS(1), TILE_PTRS(2), TILE_PTRS(3),
-                                        TILE_PTRS(4), TILE_PTRS(5), TILE_PTRS(6)};
+typedef void (*tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, __m256i, float *,
+                        int64_t, float, float, const float *, bool);
+#define TILE_PTRS(M_, P_)                                                                          \
+    {{tile_##M_##x10##P_, tile_##M_##x20##P_}, {tile_##M_##x11##P_, tile_##M_##x21##P_}}
+#define TILE_PTRS_ALL(P_)                                                                          \
+    {TILE_PTRS(1, P_), TILE_PTRS(2, P_), TILE_PTRS(3, P_),                                         \
+     TILE_PTRS(4, P_), TILE_PTRS(5, P_), TILE_PTRS(6, P_)}
+/* [packed A][rows - 1][edge][vectors - 1] */
+static const tile_fn tiles[2][MR][2][2] = {TILE_PTRS_ALL(0), TILE_PTRS_ALL(1)};
 
 static void block(const lm_sgemm_block *p) {
-    for (int64_t ir = 0; ir < p->m; ir += MR) {
+    /* A is either packed (csa == MR) or read in place (csa == 1). */
+    const int packed = p->csa != 1;
+    for (int64_t ir = 0; ir < p->m;) {
         int mr = p->m - ir < MR ? (int)(p->m - ir) : MR;
-        const float *a = p->a + ir / MR * p->psa;
+        int64_t left = p->m - ir;
+        if (!packed && left > MR && left < MR + 4) mr = (int)(left + 1) / 2;
+        const float *a = packed ? p->a + ir / MR * p->psa : p->a + ir * p->rsa;
         for (int64_t jr = 0; jr < p->n; jr += NR) {
             int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
             int nv = (nr + 7) / 8, edge = nr % 8 != 0;
-            tiles[mr - 1][edge][nv - 1](p->kc, a, p->rsa, p->csa, p->b + jr / NR * p->psb, p->rsb,
-                                        lanes(nr - 8 * (nv - 1)), p->c + ir * p->ldc + jr, p->ldc,
-                                        p->alpha, p->beta, p->bias ? p->bias + jr : NULL, p->relu);
+            tiles[packed][mr - 1][edge][nv - 1](
+                p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb, lanes(nr - 8 * (nv - 1)),
+                p->c + ir * p->ldc + jr, p->ldc, p->alpha, p->beta, p->bias ? p->bias + jr : NULL,
+                p->relu);
         }
+        ir += mr;
     }
 }
 
@@ -150,12 +165,26 @@ static void pack_b(bool tb, int64_t kc, int64_t n, const float *B, int64_t ldb, 
 }
 
 static void pack_a(bool ta, int64_t m, int64_t kc, const float *A, int64_t lda, float *dst) {
-    for (int64_t i0 = 0; i0 < m; i0 += MR, dst += MR * kc) {
-        int h = m - i0 < MR ? (int)(m - i0) : MR;
+    const int64_t np = (m + MR - 1) / MR;
+    if (ta) {
+        /* As in the AVX-512 version: row k of A read once; 8-float stores overrun
+         * a 6-float chunk into the next k of the same panel, except the last k. */
+        for (int64_t k = 0; k < kc; k++) {
+            const float *s = A + k * lda;
+            for (int64_t p = 0; p < np; p++) {
+                int h = m - p * MR < MR ? (int)(m - p * MR) : MR;
+                __m256 v = _mm256_maskload_ps(s + p * MR, lanes(h));
+                float *d = dst + p * MR * kc + k * MR;
+                if (k + 2 <= kc) _mm256_storeu_ps(d, v);
+                else _mm256_maskstore_ps(d, lanes(MR), v);
+            }
+        }
+        return;
+    }
+    for (int64_t p = 0; p < np; p++, dst += MR * kc) {
+        int h = m - p * MR < MR ? (int)(m - p * MR) : MR;
         for (int64_t k = 0; k < kc; k++)
-            for (int i = 0; i < MR; i++)
-                dst[k * MR + i] =
-                    i >= h ? 0.0f : ta ? A[k * lda + i0 + i] : A[(i0 + i) * lda + k];
+            for (int i = 0; i < MR; i++) dst[k * MR + i] = i < h ? A[(p * MR + i) * lda + k] : 0.0f;
     }
 }
 

@@ -13,78 +13,124 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* C tile (MRc x up to 16*NV) += a @ b; the last vector of a row uses mask ml,
- * so n need not be a multiple of 16 and b is never read past column n. */
-INLINE void tile(const int MRc, const int NV, int64_t kc, const float *a, int64_t rsa, int64_t csa,
-                 const float *b, int64_t rsb, __mmask16 ml, float *c, int64_t ldc, float alpha,
-                 float beta, const float *bias, bool relu) {
-    __m512 acc[MR][4];
-    for (int i = 0; i < MRc; i++)
-        for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
-    /* Pull the C tile toward L1 while the k loop runs; it is needed only at the end. */
-    for (int i = 0; i < MRc; i++)
-        for (int v = 0; v < NV; v++) _mm_prefetch((const char *)(c + i * ldc + 16 * v), _MM_HINT_T0);
-#pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 bv[4];
-        for (int v = 0; v < NV - 1; v++) bv[v] = _mm512_loadu_ps(b + 16 * v);
-        bv[NV - 1] = _mm512_maskz_loadu_ps(ml, b + 16 * (NV - 1));
-        for (int v = 0; v < NV; v++)
-            _mm_prefetch((const char *)(b + PF_ROWS * rsb + 16 * v), _MM_HINT_T0);
-        for (int i = 0; i < MRc; i++) {
-            __m512 ai = _mm512_set1_ps(a[i * rsa]);
-            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(ai, bv[v], acc[i][v]);
-        }
-        a += csa;
-        b += rsb;
-    }
-    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta), zero = _mm512_setzero_ps();
-    for (int i = 0; i < MRc; i++) {
-        float *ci = c + i * ldc;
-        for (int v = 0; v < NV; v++) {
-            __mmask16 m = v == NV - 1 ? ml : (__mmask16)0xFFFF;
-            __m512 r = _mm512_mul_ps(acc[i][v], va);
-            if (beta != 0.0f) r = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, ci + 16 * v), r);
-            if (bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias + 16 * v));
-            if (relu) r = _mm512_max_ps(r, zero);
-            _mm512_mask_storeu_ps(ci + 16 * v, m, r);
-        }
-    }
+/* Epilogue for one vector of C: alpha, beta, bias, relu; lanes outside m untouched. */
+INLINE void store_vec(float *c, __m512 acc, __mmask16 m, float alpha, float beta, const float *bias,
+                      bool relu) {
+    __m512 r = _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
+    if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), r);
+    if (bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias));
+    if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
+    _mm512_mask_storeu_ps(c, m, r);
 }
 
-#define TILE_ARGS kc, a, rsa, csa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
-#define TILE_FN(M_, V_)                                                                            \
-    static void tile_##M_##x##V_(int64_t kc, const float *a, int64_t rsa, int64_t csa,             \
-                                 const float *b, int64_t rsb, __mmask16 ml, float *c, int64_t ldc, \
-                                 float alpha, float beta, const float *bias, bool relu) {          \
-        tile(M_, V_, TILE_ARGS);                                                                   \
+/* Accumulators are named variables, not an array: compilers then keep all 24
+ * in registers (an array was spilled to the stack every iteration). */
+#define ROW_DECL(i)                                                                                \
+    __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
+#define ROW_FMA(i)                                                                                 \
+    if (MRc > i) {                                                                                 \
+        __m512 ai = _mm512_set1_ps(APACK ? a[i] : (i < 3 ? a0 : a3)[(i % 3) * rsa]);               \
+        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                \
+        if (NV > 1) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                    \
+        if (NV > 2) c##i##2 = _mm512_fmadd_ps(ai, b2, c##i##2);                                    \
+        if (NV > 3) c##i##3 = _mm512_fmadd_ps(ai, b3, c##i##3);                                    \
     }
-#define TILE_ROW(M_) TILE_FN(M_, 1) TILE_FN(M_, 2) TILE_FN(M_, 3) TILE_FN(M_, 4)
-TILE_ROW(1)
-TILE_ROW(2)
-TILE_ROW(3)
-TILE_ROW(4)
-TILE_ROW(5)
-TILE_ROW(6)
+#define VEC_STORE(i, v)                                                                            \
+    if (NV > v)                                                                                    \
+        store_vec(c + i * ldc + 16 * v, c##i##v, NV == v + 1 ? ml : (__mmask16)0xFFFF, alpha,      \
+                  beta, bias ? bias + 16 * v : NULL, relu);
+#define ROW_STORE(i)                                                                               \
+    if (MRc > i) {                                                                                 \
+        VEC_STORE(i, 0) VEC_STORE(i, 1) VEC_STORE(i, 2) VEC_STORE(i, 3)                            \
+    }
 
-typedef void (*tile_fn)(int64_t, const float *, int64_t, int64_t, const float *, int64_t, __mmask16,
-                        float *, int64_t, float, float, const float *, bool);
-#define TILE_PTRS(M_) {tile_##M_##x1, tile_##M_##x2, tile_##M_##x3, tile_##M_##x4}
-static const tile_fn tiles[MR][4] = {TILE_PTRS(1), TILE_PTRS(2), TILE_PTRS(3),
-                                     TILE_PTRS(4), TILE_PTRS(5), TILE_PTRS(6)};
+/* C tile (MRc x up to 16*NV) = alpha * a @ b + ...; the last vector of a row uses
+ * mask ml, so n need not be a multiple of 16 and b is never read past column n.
+ * APACK: a is a packed micro-panel (a[k * MR + i]); else a[i * rsa + k]. Both
+ * forms address rows with constant offsets or (base, rsa, scale 4 / 8), which
+ * keeps the loop free of integer spills. */
+INLINE void tile(const int MRc, const int NV, const bool APACK, int64_t kc, const float *a,
+                 int64_t rsa, const float *b, int64_t rsb, __mmask16 ml, float *c, int64_t ldc,
+                 float alpha, float beta, const float *bias, bool relu) {
+    const float *a0 = a, *a3 = a + 3 * rsa;
+    ROW_DECL(0)
+    ROW_DECL(1) ROW_DECL(2) ROW_DECL(3) ROW_DECL(4) ROW_DECL(5)
+    /* Pull the C tile toward L1 while the k loop runs; it is needed only at the end. */
+#ifndef NOPFC
+        for (int i = 0; i < MRc; i++) for (int v = 0; v < NV; v++)
+            _mm_prefetch((const char *)(c + i * ldc + 16 * v), _MM_HINT_T0);
+#endif
+#pragma GCC unroll 4
+    for (int64_t k = 0; k < kc; k++) {
+        __m512 b0, b1 = _mm512_setzero_ps(), b2 = b1, b3 = b1;
+        if (NV == 1)
+            b0 = _mm512_maskz_loadu_ps(ml, b);
+        else
+            b0 = _mm512_loadu_ps(b);
+        if (NV == 2)
+            b1 = _mm512_maskz_loadu_ps(ml, b + 16);
+        else if (NV > 2)
+            b1 = _mm512_loadu_ps(b + 16);
+        if (NV == 3)
+            b2 = _mm512_maskz_loadu_ps(ml, b + 32);
+        else if (NV > 3)
+            b2 = _mm512_loadu_ps(b + 32);
+        if (NV == 4) b3 = _mm512_maskz_loadu_ps(ml, b + 48);
+#ifndef NOPFB
+        for (int v = 0; v < NV; v++)
+            _mm_prefetch((const char *)(b + PF_ROWS * rsb + 16 * v), _MM_HINT_T0);
+#endif
+        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5) if (APACK) a += MR;
+        else a0++, a3++;
+        b += rsb;
+    }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+}
+
+#define TILE_ARGS kc, a, rsa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
+#define TILE_FN(M_, V_, P_)                                                                        \
+    static void tile_##M_##x##V_##P_(int64_t kc, const float *a, int64_t rsa, const float *b,      \
+                                     int64_t rsb, __mmask16 ml, float *c, int64_t ldc,             \
+                                     float alpha, float beta, const float *bias, bool relu) {      \
+        tile(M_, V_, P_, TILE_ARGS);                                                               \
+    }
+#define TILE_ROW(M_, P_) TILE_FN(M_, 1, P_) TILE_FN(M_, 2, P_) TILE_FN(M_, 3, P_) TILE_FN(M_, 4, P_)
+#define TILE_ALL(P_)                                                                               \
+    TILE_ROW(1, P_) TILE_ROW(2, P_) TILE_ROW(3, P_) TILE_ROW(4, P_) TILE_ROW(5, P_) TILE_ROW(6, P_)
+TILE_ALL(0)
+TILE_ALL(1)
+
+typedef void (*tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, __mmask16, float *,
+                        int64_t, float, float, const float *, bool);
+#define TILE_PTRS(M_, P_)                                                                          \
+    { tile_##M_##x1##P_, tile_##M_##x2##P_, tile_##M_##x3##P_, tile_##M_##x4##P_ }
+#define TILE_PTRS_ALL(P_)                                                                          \
+    {                                                                                              \
+        TILE_PTRS(1, P_), TILE_PTRS(2, P_), TILE_PTRS(3, P_), TILE_PTRS(4, P_), TILE_PTRS(5, P_),  \
+            TILE_PTRS(6, P_)                                                                       \
+    }
+/* [packed A][rows - 1][vectors - 1] */
+static const tile_fn tiles[2][MR][4] = {TILE_PTRS_ALL(0), TILE_PTRS_ALL(1)};
 
 static void block(const lm_sgemm_block *p) {
-    for (int64_t ir = 0; ir < p->m; ir += MR) {
+    /* A is either packed (csa == MR) or read in place (csa == 1). */
+    const int packed = p->csa != 1;
+    for (int64_t ir = 0; ir < p->m;) {
         int mr = p->m - ir < MR ? (int)(p->m - ir) : MR;
-        const float *a = p->a + ir / MR * p->psa;
+        /* In place, a last 7..9 rows run as two tiles of 3..5 rows, not 6 + 1..3:
+         * a 1- or 2-row tile has too few accumulators to hide FMA latency. */
+        int64_t left = p->m - ir;
+        if (!packed && left > MR && left < MR + 4) mr = (int)(left + 1) / 2;
+        const float *a = packed ? p->a + ir / MR * p->psa : p->a + ir * p->rsa;
         for (int64_t jr = 0; jr < p->n; jr += NR) {
             int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
             int nv = (nr + 15) / 16;
             __mmask16 ml = (__mmask16)(0xFFFFu >> (16 * nv - nr));
-            tiles[mr - 1][nv - 1](p->kc, a, p->rsa, p->csa, p->b + jr / NR * p->psb, p->rsb, ml,
-                                  p->c + ir * p->ldc + jr, p->ldc, p->alpha, p->beta,
-                                  p->bias ? p->bias + jr : NULL, p->relu);
+            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb, ml,
+                                          p->c + ir * p->ldc + jr, p->ldc, p->alpha, p->beta,
+                                          p->bias ? p->bias + jr : NULL, p->relu);
         }
+        ir += mr;
     }
 }
 
@@ -157,19 +203,29 @@ static void pack_b(bool tb, int64_t kc, int64_t n, const float *B, int64_t ldb, 
 }
 
 static void pack_a(bool ta, int64_t m, int64_t kc, const float *A, int64_t lda, float *dst) {
-    for (int64_t i0 = 0; i0 < m; i0 += MR, dst += MR * kc) {
-        int h = m - i0 < MR ? (int)(m - i0) : MR;
-        if (ta) {
-            /* op(A)(i, k) = A[k * lda + i]: one masked row segment per k. */
-            __mmask16 lm = (__mmask16)((1u << h) - 1);
-            for (int64_t k = 0; k < kc; k++)
-                _mm512_mask_storeu_ps(dst + k * MR, 0x3F,
-                                      _mm512_maskz_loadu_ps(lm, A + k * lda + i0));
-        } else {
-            for (int64_t k = 0; k < kc; k++)
-                for (int i = 0; i < MR; i++)
-                    dst[k * MR + i] = i < h ? A[(i0 + i) * lda + k] : 0.0f;
+    const int64_t np = (m + MR - 1) / MR;
+    if (ta) {
+        /* op(A)(i, k) = A[k * lda + i]: each row k of A is read once, in order,
+         * and cut into the panels' 6-float chunks. A 16-float store overruns its
+         * chunk, but the next k of the same panel overwrites the excess; only
+         * the last 3 k of a panel, whose excess would reach the next panel, are
+         * stored masked (masked stores are slow). */
+        for (int64_t k = 0; k < kc; k++) {
+            const float *s = A + k * lda;
+            for (int64_t p = 0; p < np; p++) {
+                int64_t h = m - p * MR < MR ? m - p * MR : MR;
+                __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << h) - 1), s + p * MR);
+                float *d = dst + p * MR * kc + k * MR;
+                if (k + 3 <= kc) _mm512_storeu_ps(d, v);
+                else _mm512_mask_storeu_ps(d, 0x3F, v);
+            }
         }
+        return;
+    }
+    for (int64_t p = 0; p < np; p++, dst += MR * kc) {
+        int h = m - p * MR < MR ? (int)(m - p * MR) : MR;
+        for (int64_t k = 0; k < kc; k++)
+            for (int i = 0; i < MR; i++) dst[k * MR + i] = i < h ? A[(p * MR + i) * lda + k] : 0.0f;
     }
 }
 

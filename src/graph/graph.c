@@ -253,6 +253,18 @@ lm_node *lm_variable(lm_graph *g, const char *name, lm_dtype dt, lm_shape shape)
     return node_with_value(g, LM_OP_VARIABLE, name, v);
 }
 
+lm_node *lm_variable_shared(lm_graph *g, const char *name, lm_tensor *storage) {
+    if (!g) return NULL;
+    if (!storage) return lm_graph_fail(g, LM_ERR_ARG, "variable %s: storage is NULL", name ? name : "");
+    if (!lm_tensor_is_contiguous(storage))
+        return lm_graph_fail(g, LM_ERR_ARG, "variable %s: storage is not contiguous", name ? name : "");
+    lm_tensor *v = malloc(sizeof *v);
+    if (!v) return lm_graph_fail(g, LM_ERR_OOM, "variable %s: out of memory", name ? name : "");
+    *v = *storage;
+    v->buf->refs++;
+    return node_with_value(g, LM_OP_VARIABLE, name, v);
+}
+
 lm_node *lm_constant(lm_graph *g, const lm_tensor *value) {
     if (!g) return NULL;
     if (!value) return lm_graph_fail(g, LM_ERR_ARG, "constant: value is NULL");

@@ -34,10 +34,11 @@ struct lm_graph {
  * and returns NULL. A NULL input yields NULL without a new message when the
  * graph already holds an error. */
 lm_node *lm_node_make(lm_graph *g, int op, int n_in, lm_node *const *in, const lm_params *p);
+/* A variable whose value shares storage with a tensor the caller keeps
+ * (layers own their weights; graphs are rebuilt around them). */
+lm_node *lm_variable_shared(lm_graph *g, const char *name, lm_tensor *storage);
 /* Records a graph-building error (kept only if it is the first). Returns NULL. */
 lm_node *lm_graph_fail(lm_graph *g, lm_status s, const char *fmt, ...) LM_PRINTF(3, 4);
-/* Sets the prefix of error messages (NULL or "" clears it). */
-void lm_graph_set_scope(lm_graph *g, const char *scope);
 
 /* Gradient helpers used by op backward rules. */
 /* gx summed over broadcast axes so that it has x's shape (gx itself when equal). */

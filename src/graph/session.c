@@ -20,6 +20,7 @@ typedef struct slot {
     size_t off, ws_off;
     void *data, *aux;
     lm_tensor *feed; /* placeholders */
+    void *bound;     /* caller memory the output is written to (lm_session_bind_output) */
 } slot;
 
 struct lm_session {
@@ -156,14 +157,11 @@ lm_status lm_session_feed(lm_session *s, lm_node *ph, lm_tensor *value) {
     int k = ph->id < s->n_ids ? s->slot_of[ph->id] : -1;
     if (k < 0) return LM_OK; /* not needed by this session's outputs */
     slot *sl = &s->slots[k];
-    if (sl->feed) {
-        bool same = sl->feed->ndim == value->ndim;
-        for (int i = 0; same && i < value->ndim; i++)
-            if (sl->feed->shape[i] != value->shape[i]) same = false;
-        if (!same) s->planned = false;
-    } else {
-        s->planned = false;
-    }
+    /* Compare with the planned shape (the previous tensor may be gone). */
+    bool same = s->planned && sl->ndim == value->ndim;
+    for (int i = 0; same && i < value->ndim; i++)
+        if (sl->shape[i] != value->shape[i]) same = false;
+    if (!same) s->planned = false;
     sl->feed = value;
     return LM_OK;
 }
@@ -293,7 +291,8 @@ static lm_status plan(lm_session *s) {
     s->arena_used = 0;
     for (int k = 0; k < s->n; k++) {
         slot *sl = &s->slots[k];
-        if (sl->kind == ST_ARENA) sl->off = arena_alloc(s, align_up(sl->bytes) + sl->aux_bytes, k, 0);
+        if (sl->kind == ST_ARENA && !(sl->bound && !sl->aux_bytes))
+            sl->off = arena_alloc(s, align_up(sl->bytes) + sl->aux_bytes, k, 0);
         if (sl->ws_bytes) {
             sl->ws_off = arena_alloc(s, sl->ws_bytes, k, 1);
             arena_release(s, 2 * k + 1);
@@ -304,7 +303,7 @@ static lm_status plan(lm_session *s) {
             int r = s->slots[s->slot_of[nd->in[j]->id]].root;
             if (s->slots[r].last_use == k && s->slots[r].kind == ST_ARENA) arena_release(s, 2 * r);
         }
-        if (sl->kind == ST_ARENA && sl->last_use == k) arena_release(s, 2 * k);
+        if (sl->kind == ST_ARENA && sl->last_use == k && !sl->bound) arena_release(s, 2 * k);
     }
     if (s->arena_used > s->arena_cap) {
         char *a = lm_aalloc(s->arena_used);
@@ -336,7 +335,7 @@ static void resolve(lm_session *s) {
             sl->aux = NULL;
             break;
         default:
-            sl->data = s->arena + sl->off;
+            sl->data = sl->bound && !sl->aux_bytes ? sl->bound : s->arena + sl->off;
             sl->aux = sl->aux_bytes ? s->arena + sl->off + align_up(sl->bytes) : NULL;
         }
         lm_kcall *c = &s->calls[k];
@@ -387,6 +386,11 @@ lm_status lm_session_run(lm_session *s) {
         lm_status st = def->kernel[LM_BACKEND_CPU](&s->calls[k]);
         if (st) return st;
     }
+    /* Bound outputs that could not be written in place are copied. */
+    for (int i = 0; i < s->n_out; i++) {
+        slot *sl = &s->slots[s->out_slot[i]];
+        if (sl->bound && sl->data != sl->bound) memcpy(sl->bound, sl->data, sl->bytes);
+    }
     s->steps++;
     return LM_OK;
 }
@@ -402,6 +406,23 @@ size_t lm_session_arena_bytes(const lm_session *s) {
 
 uint64_t lm_session_steps(const lm_session *s) {
     return s ? s->steps : 0;
+}
+
+lm_status lm_session_bind_output(lm_session *s, int i, void *dst, size_t bytes) {
+    if (!s) return LM_ERR_ARG;
+    if (i < 0 || i >= s->n_out) return lm_fail(s->ctx, LM_ERR_ARG, "bind_output: no output %d", i);
+    slot *sl = &s->slots[s->out_slot[i]];
+    const lm_node *nd = sl->node;
+    for (int d = 0; d < nd->shape.ndim; d++)
+        if (nd->shape.dims[d] < 0)
+            return lm_fail(s->ctx, LM_ERR_SHAPE, "bind_output: %s has no static shape", nd->name);
+    size_t want = (size_t)lm_shape_numel(nd->shape) * lm_dtype_size(nd->dt);
+    if (bytes != want)
+        return lm_fail(s->ctx, LM_ERR_ARG, "bind_output: %s needs %zu bytes, %zu given", nd->name,
+                       want, bytes);
+    sl->bound = dst;
+    s->planned = false;
+    return LM_OK;
 }
 
 lm_status lm_session_set_steps(lm_session *s, uint64_t steps) {

@@ -58,7 +58,7 @@ static lm_status k_matmul(lm_kcall *c) {
     int64_t M = C->d[C->ndim - 2], N = C->d[C->ndim - 1];
     int64_t K = A->d[A->ndim - (ta ? 2 : 1)];
     int64_t lda = A->d[A->ndim - 1], ldb = B->d[B->ndim - 1];
-    int64_t nbatch = M * N ? C->n / (M * N) : 0;
+    int64_t nbatch = (M * N != 0) ? C->n / (M * N) : 0;
     const float *a = lm_f(A), *b = lm_f(B);
     float *y = lm_f(C);
     int nt = c->env->nthreads;

@@ -1,1 +1,11 @@
-/* conv ops */
+/* Convolution and pooling (src/ops/conv.c, src/ops/pool.c). */
+LM_OPDEF(CONV2D, conv2d)
+LM_OPDEF(CONV1D, conv1d)
+LM_OPDEF(CONV2D_BACKPROP_INPUT, conv2d_backprop_input)
+LM_OPDEF(CONV2D_BACKPROP_FILTER, conv2d_backprop_filter)
+LM_OPDEF(MAX_POOL2D, max_pool2d)
+LM_OPDEF(MAX_POOL1D, max_pool1d)
+LM_OPDEF(AVG_POOL2D, avg_pool2d)
+LM_OPDEF(AVG_POOL1D, avg_pool1d)
+LM_OPDEF(MAX_POOL_GRAD, max_pool_grad)
+LM_OPDEF(AVG_POOL_GRAD, avg_pool_grad)

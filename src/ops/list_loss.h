@@ -1,1 +1,13 @@
-/* loss ops */
+/* Losses (src/ops/loss.c) and their backward ops (src/ops/loss_grad.c). */
+LM_OPDEF(MSE, mse)
+LM_OPDEF(MAE, mae)
+LM_OPDEF(HUBER, huber)
+LM_OPDEF(BINARY_CROSSENTROPY, binary_crossentropy)
+LM_OPDEF(CATEGORICAL_CROSSENTROPY, categorical_crossentropy)
+LM_OPDEF(SPARSE_CATEGORICAL_CROSSENTROPY, sparse_categorical_crossentropy)
+LM_OPDEF(MSE_GRAD, mse_grad)
+LM_OPDEF(MAE_GRAD, mae_grad)
+LM_OPDEF(HUBER_GRAD, huber_grad)
+LM_OPDEF(BINARY_CROSSENTROPY_GRAD, binary_crossentropy_grad)
+LM_OPDEF(CATEGORICAL_CROSSENTROPY_GRAD, categorical_crossentropy_grad)
+LM_OPDEF(SPARSE_CATEGORICAL_CROSSENTROPY_GRAD, sparse_categorical_crossentropy_grad)

@@ -1,1 +1,11 @@
-/* reduce ops */
+/* Reductions (src/ops/reduce.c) and softmax (src/ops/softmax.c). */
+LM_OPDEF(SUM, sum)
+LM_OPDEF(MEAN, mean)
+LM_OPDEF(MAX, max)
+LM_OPDEF(ARGMAX, argmax)
+LM_OPDEF(REDUCE_GRAD, reduce_grad)
+LM_OPDEF(MAX_GRAD, max_grad)
+LM_OPDEF(SOFTMAX, softmax)
+LM_OPDEF(LOG_SOFTMAX, log_softmax)
+LM_OPDEF(SOFTMAX_GRAD, softmax_grad)
+LM_OPDEF(LOG_SOFTMAX_GRAD, log_softmax_grad)

@@ -1,1 +1,12 @@
-/* shape ops */
+/* Shape and indexing (src/ops/shape.c, src/ops/gather.c). */
+LM_OPDEF(TRANSPOSE, transpose)
+LM_OPDEF(SLICE, slice)
+LM_OPDEF(SLICE_GRAD, slice_grad)
+LM_OPDEF(PAD, pad)
+LM_OPDEF(CONCAT, concat)
+LM_OPDEF(CONCAT_GRAD, concat_grad)
+LM_OPDEF(REPEAT, repeat)
+LM_OPDEF(REPEAT_GRAD, repeat_grad)
+LM_OPDEF(GATHER, gather)
+LM_OPDEF(GATHER_GRAD, gather_grad)
+LM_OPDEF(ONE_HOT, one_hot)

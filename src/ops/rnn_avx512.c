@@ -1,0 +1,9 @@
+/* The recurrent cells' row kernels (rnn_vmath.h) compiled for AVX512: the
+ * activations are most of a small LSTM's time, and wider vectors cut it. */
+#include "ops/rnn_vmath.h"
+
+#if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)
+const rnn_vec rnn_vec_avx512 = RNN_VEC_TABLE;
+#else
+const rnn_vec rnn_vec_avx512 = {0};
+#endif
