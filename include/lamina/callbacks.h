@@ -27,7 +27,7 @@ typedef struct lm_early_stopping_opts {
     lm_monitor_mode mode;
     double baseline;
     bool has_baseline;
-    bool restore_best_weights;
+    bool restore_best_weights; /* at train end, stopped early or not (Keras 3) */
     int start_from_epoch;
 } lm_early_stopping_opts;
 lm_callback *lm_early_stopping_(lm_early_stopping_opts o);
@@ -41,7 +41,9 @@ typedef struct lm_checkpoint_opts {
     lm_monitor_mode mode;
 } lm_checkpoint_opts;
 /* Saves after every epoch to filepath, which may hold Keras-style fields:
- * "ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5". */
+ * "ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5" (epoch counts from 1). Until
+ * the .keras format lands, both save_weights_only modes write
+ * lm_save_weights' file, whatever the extension. */
 lm_callback *lm_model_checkpoint_(const char *filepath, lm_checkpoint_opts o);
 #define lm_model_checkpoint(path, ...) lm_model_checkpoint_((path), (lm_checkpoint_opts){__VA_ARGS__})
 
@@ -55,26 +57,30 @@ lm_callback *lm_csv_logger_(const char *filename, lm_csv_logger_opts o);
 typedef struct lm_reduce_lr_opts {
     const char *monitor; /* default "val_loss" */
     double factor;       /* default 0.1 */
-    int patience;        /* default 10 */
+    int patience;        /* default 10; negative for 0 */
     int verbose;
     lm_monitor_mode mode;
     double min_delta;    /* default 1e-4 */
     int cooldown;
     double min_lr;
 } lm_reduce_lr_opts;
+/* Adds "learning_rate" to the epoch's logs (and history), as Keras does.
+ * factor >= 1 fails the fit that uses it. */
 lm_callback *lm_reduce_lr_on_plateau_(lm_reduce_lr_opts o);
 #define lm_reduce_lr_on_plateau(...) lm_reduce_lr_on_plateau_((lm_reduce_lr_opts){__VA_ARGS__})
 
-/* schedule(epoch, current_lr, user) gives the learning rate for the epoch. */
+/* schedule(epoch, current_lr, user) gives the learning rate for the epoch;
+ * "learning_rate" joins the epoch's logs. */
 typedef double (*lm_lr_schedule_fn)(int epoch, double lr, void *user);
 lm_callback *lm_learning_rate_scheduler(lm_lr_schedule_fn schedule, void *user, int verbose);
 
 /* Stops training when the loss becomes NaN or infinite. */
 lm_callback *lm_terminate_on_nan(void);
 
-/* Saves the model, optimizer and epoch in backup_dir at the end of every
- * epoch; a later fit with the same directory resumes from the last finished
- * epoch. The backup is deleted when training finishes. */
+/* Saves the model, optimizer and epoch in backup_dir/latest.lmw at the end of
+ * every epoch (atomically); a later fit with the same directory resumes from
+ * the last finished epoch. When training finishes the file is deleted, and
+ * backup_dir too if nothing else is in it. */
 lm_callback *lm_backup_and_restore(const char *backup_dir);
 
 /* ---- user callbacks ---- */
@@ -100,9 +106,13 @@ void lm_callback_free(lm_callback *cb);
 void lm_model_stop_training(lm_model *m);
 
 /* ---- weights files (checkpoints) ---- */
-/* Saves every weight of the model (atomically: temporary file, fsync, rename). */
+/* Saves every weight of the model (atomically: temporary file, fsync, rename)
+ * in Lamina's own format (see src/nn/weights_file.c) until Keras's .weights.h5
+ * layout is written. */
 lm_status lm_save_weights(lm_model *m, const char *path);
-/* Loads weights saved by lm_save_weights into a model of the same structure. */
+/* Loads weights saved by lm_save_weights into a model of the same structure.
+ * A damaged file (CRC-32) or one whose names or shapes differ fails with a
+ * message and leaves the model's weights as they were. */
 lm_status lm_load_weights(lm_model *m, const char *path);
 
 #ifdef __cplusplus

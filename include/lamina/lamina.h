@@ -9,5 +9,7 @@
 #include "lamina/ops.h"
 #include "lamina/idx.h"
 #include "lamina/npy.h"
+#include "lamina/datasets.h"
+#include "lamina/csv.h"
 
 #endif

@@ -137,7 +137,8 @@ lm_layer *lm_dense_(int units, lm_dense_opts o);
 
 typedef struct lm_activation_opts {
     LM_LAYER_COMMON;
-    float alpha; /* leaky_relu negative slope (Keras LeakyReLU default 0.3), elu alpha */
+    float alpha; /* leaky_relu negative slope, elu alpha; 0 keeps the activation's
+                    default (0.2 and 1, as Activation("leaky_relu") / ("elu")) */
 } lm_activation_opts;
 lm_layer *lm_activation_layer_(lm_activation a, lm_activation_opts o);
 #define lm_activation_layer(a, ...) lm_activation_layer_((a), (lm_activation_opts){__VA_ARGS__})
@@ -146,6 +147,8 @@ typedef struct lm_dropout_opts {
     LM_LAYER_COMMON;
     uint64_t seed;
 } lm_dropout_opts;
+/* rate in [0, 1) (NULL otherwise); without a seed option the seed is drawn
+ * from the model's RNG when the layer is built. */
 lm_layer *lm_dropout_(float rate, lm_dropout_opts o);
 #define lm_dropout(rate, ...) lm_dropout_((rate), (lm_dropout_opts){__VA_ARGS__})
 
@@ -180,9 +183,10 @@ lm_layer *lm_conv2d_(int filters, lm_size2 kernel_size, lm_conv_layer_opts o);
 lm_layer *lm_conv1d_(int filters, int kernel_size, lm_conv_layer_opts o);
 #define lm_conv1d(filters, k, ...) lm_conv1d_((filters), (k), (lm_conv_layer_opts){__VA_ARGS__})
 
+/* A pool size of 0 takes Keras's default, 2 (2 x 2). */
 typedef struct lm_pool_layer_opts {
     LM_LAYER_COMMON;
-    lm_size2 strides; /* default: the pool size */
+    lm_size2 strides; /* default: the pool size; 1-D layers use .h */
     lm_padding padding;
 } lm_pool_layer_opts;
 lm_layer *lm_max_pooling2d_(lm_size2 pool_size, lm_pool_layer_opts o);
@@ -245,11 +249,20 @@ typedef struct lm_embedding_opts {
 lm_layer *lm_embedding_(int input_dim, int output_dim, lm_embedding_opts o);
 #define lm_embedding(in, out, ...) lm_embedding_((in), (out), (lm_embedding_opts){__VA_ARGS__})
 
-/* ---- recurrent ---- */
+/* ---- recurrent ----
+ * SimpleRNN, LSTM and GRU take (batch, timesteps, features). The output is
+ * the sequence with return_sequences (in processing order, so reversed with
+ * go_backwards, as Keras), else the last output; with return_state,
+ * lm_call_multi also returns the final states: [output, h] or [output, h, c].
+ * Keras's layer(x, initial_state=[h, c]) is lm_call_n(layer, 3, (x, h, c))
+ * (SimpleRNN and GRU: (x, h)), each state (batch, units). Weights: kernel,
+ * recurrent_kernel, bias as Keras's cells; the fused kernels take the
+ * activations tanh, sigmoid, relu, linear and hard_sigmoid. */
 typedef struct lm_rnn_layer_opts {
     LM_LAYER_COMMON;
     lm_activation activation;           /* default tanh */
     lm_activation recurrent_activation; /* default sigmoid (LSTM, GRU) */
+    bool activations_set; /* take both activations as given, so LM_LINEAR is linear */
     lm_flag use_bias;
     bool return_sequences, return_state, go_backwards;
     lm_flag unit_forget_bias; /* LSTM, default true */
@@ -275,7 +288,13 @@ typedef struct lm_bidirectional_opts {
     LM_LAYER_COMMON;
     lm_merge_mode merge_mode;
 } lm_bidirectional_opts;
-/* Wraps a recurrent layer (taking ownership); the backward copy mirrors it. */
+/* Wraps a recurrent layer (taking ownership); the backward copy mirrors it
+ * with go_backwards, and its sequence output is reversed back before the
+ * merge. Names "forward_<layer>" and "backward_<layer>", weights in that
+ * order. With return_state the outputs are [merged, forward states...,
+ * backward states...]; an initial state is (x, forward states..., backward
+ * states...). NULL for a non-recurrent layer or one with go_backwards (Keras
+ * refuses both). */
 lm_layer *lm_bidirectional_(lm_layer *layer, lm_bidirectional_opts o);
 #define lm_bidirectional(l, ...) lm_bidirectional_((l), (lm_bidirectional_opts){__VA_ARGS__})
 
@@ -302,7 +321,8 @@ void lm_layer_free(lm_layer *l);
 const char *lm_layer_name(const lm_layer *l);
 /* Keras class name ("Dense"). */
 const char *lm_layer_class(const lm_layer *l);
-/* Number of weights (trainable first, in Keras's order). */
+/* Number of weights (trainable first, in Keras's order; a wrapper's are its
+ * wrapped layers'). */
 int lm_layer_weight_count(const lm_layer *l);
 /* Weight i's storage (read or write it in place); NULL before the layer is built. */
 lm_tensor *lm_layer_weight(lm_layer *l, int i);

@@ -21,6 +21,7 @@ struct lm_gemm {
     int max_threads;
     lm_sgemm_kernels k; /* copy: blocking could be tuned per state */
     int packb_panels;   /* pack B in place of reading it when M has more row panels */
+    double min_work;    /* multiply-adds per thread below which fewer threads run */
     float *mem;
     size_t per_thread; /* floats: B block, then A block */
     size_t a_off;
@@ -94,6 +95,9 @@ static const lm_sgemm_kernels generic_kernels = {
 
 /* ---- state ---- */
 
+/* Below this many multiply-adds per thread, starting a thread costs more than it saves. */
+#define MIN_WORK_PER_THREAD (1 << 18)
+
 static int64_t cdiv(int64_t a, int64_t b) {
     return (a + b - 1) / b;
 }
@@ -105,9 +109,12 @@ lm_gemm *lm_gemm_new(lm_isa isa, int max_threads) {
     lm_isa have = lm_cpu_detect();
     if (isa > have) isa = have;
     const lm_sgemm_kernels *kr = &generic_kernels;
-    if (isa == LM_ISA_AVX512 && lm_sgemm_kernels_avx512.block) kr = &lm_sgemm_kernels_avx512;
-    else if (isa >= LM_ISA_AVX2 && lm_sgemm_kernels_avx2.block) kr = &lm_sgemm_kernels_avx2, isa = LM_ISA_AVX2;
-    else isa = LM_ISA_GENERIC;
+    if (isa == LM_ISA_AVX512 && lm_sgemm_kernels_avx512.block)
+        kr = &lm_sgemm_kernels_avx512;
+    else if (isa >= LM_ISA_AVX2 && lm_sgemm_kernels_avx2.block)
+        kr = &lm_sgemm_kernels_avx2, isa = LM_ISA_AVX2;
+    else
+        isa = LM_ISA_GENERIC;
     if (max_threads < 1) max_threads = 1;
     lm_gemm *G = calloc(1, sizeof *G);
     if (!G) return NULL;
@@ -115,15 +122,16 @@ lm_gemm *lm_gemm_new(lm_isa isa, int max_threads) {
     G->max_threads = max_threads;
     G->k = *kr;
     G->packb_panels = 8;
+    G->min_work = MIN_WORK_PER_THREAD;
 #ifdef LM_GEMM_TUNE
     if (getenv("LMG_KC")) G->k.kc = atoi(getenv("LMG_KC"));
     if (getenv("LMG_NC")) G->k.nc = atoi(getenv("LMG_NC"));
     if (getenv("LMG_MC")) G->k.mc = atoi(getenv("LMG_MC"));
     if (getenv("LMG_PB")) G->packb_panels = atoi(getenv("LMG_PB"));
+    if (getenv("LMG_MW")) G->min_work = atof(getenv("LMG_MW"));
     kr = &G->k;
 #endif
-    /* Whole 4 KiB pages per thread: no false sharing, and buffers of different
-     * threads do not alias in the caches. */
+    /* Whole 4 KiB pages per thread, so threads never share a cache line. */
     size_t bfl = (size_t)kr->kc * (size_t)rup(kr->nc, kr->nr);
     size_t afl = (size_t)kr->kc * (size_t)rup(kr->mc, kr->mr);
     G->a_off = (size_t)rup((int64_t)bfl, 1024);
@@ -260,15 +268,25 @@ static void pick_grid(const lm_sgemm_kernels *kr, int T, int64_t M, int64_t N, i
     }
 }
 
-/* Below this many multiply-adds per thread, starting a thread costs more than it saves. */
-#define MIN_WORK_PER_THREAD (1 << 18)
-
 void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
               float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
               float *C, int64_t ldc, const lm_gemm_epilogue *ep) {
     if (M <= 0 || N <= 0) return;
-    const prob p = {ta,  tb,  M,   N,   K, alpha, beta, A, B, lda, ldb, ldc, C,
-                    ep ? ep->bias : NULL, ep && ep->act == LM_GEMM_RELU};
+    const prob p = {ta,
+                    tb,
+                    M,
+                    N,
+                    K,
+                    alpha,
+                    beta,
+                    A,
+                    B,
+                    lda,
+                    ldb,
+                    ldc,
+                    C,
+                    ep ? ep->bias : NULL,
+                    ep && ep->act == LM_GEMM_RELU};
     if (K <= 0 || alpha == 0.0f) {
         scale_only(&p);
         return;
@@ -287,7 +305,7 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
     }
 #endif
     const double work = (double)M * (double)N * (double)K;
-    if (work < (double)nt * MIN_WORK_PER_THREAD) nt = (int)(work / MIN_WORK_PER_THREAD);
+    if (work < (double)nt * G->min_work) nt = (int)(work / G->min_work);
     if (nt <= 1) {
         run_rect(G, 0, &p, 0, M, 0, N);
         return;
@@ -304,8 +322,7 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
             int64_t n0 = nu * tj / tn * kr->vec, n1 = nu * (tj + 1) / tn * kr->vec;
             if (m1 > M) m1 = M;
             if (n1 > N) n1 = N;
-            if (m1 > m0 && n1 > n0)
-                run_rect(G, t, &p, m0, m1 - m0, n0, n1 - n0);
+            if (m1 > m0 && n1 > n0) run_rect(G, t, &p, m0, m1 - m0, n0, n1 - n0);
         }
     }
 #else

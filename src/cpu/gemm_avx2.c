@@ -28,25 +28,31 @@ INLINE void store_vec(float *c, __m256 acc, bool msk, __m256i ml, float alpha, f
                             msk ? _mm256_maskload_ps(c, ml) : _mm256_loadu_ps(c), r);
     if (bias) r = _mm256_add_ps(r, msk ? _mm256_maskload_ps(bias, ml) : _mm256_loadu_ps(bias));
     if (relu) r = _mm256_max_ps(r, _mm256_setzero_ps());
-    if (msk) _mm256_maskstore_ps(c, ml, r);
-    else _mm256_storeu_ps(c, r);
+    if (msk)
+        _mm256_maskstore_ps(c, ml, r);
+    else
+        _mm256_storeu_ps(c, r);
 }
 
 /* Named accumulators, not an array, so that they stay in registers. */
-#define ROW_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0;
+#define ROW_DECL(i) __m256 c##i##0 = _mm256_setzero_ps(), c##i##1 = c##i##0
 #define ROW_FMA(i)                                                                                 \
-    if (MRc > i) {                                                                                 \
-        __m256 ai = _mm256_broadcast_ss(APACK ? a + i : (i < 3 ? a0 : a3) + (i % 3) * rsa);       \
-        c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                                                \
-        if (NV > 1) c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                                    \
-    }
+    do {                                                                                           \
+        if (MRc > i) {                                                                             \
+            __m256 ai = _mm256_broadcast_ss(APACK ? a + i : (i < 3 ? a0 : a3) + (i % 3) * rsa);    \
+            c##i##0 = _mm256_fmadd_ps(ai, b0, c##i##0);                                            \
+            if (NV > 1) c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                                \
+        }                                                                                          \
+    } while (0)
 #define ROW_STORE(i)                                                                               \
-    if (MRc > i) {                                                                                 \
-        store_vec(c + i * ldc, c##i##0, EDGE && NV == 1, ml, alpha, beta, bias, relu);             \
-        if (NV > 1)                                                                                \
-            store_vec(c + i * ldc + 8, c##i##1, EDGE, ml, alpha, beta, bias ? bias + 8 : NULL,     \
-                      relu);                                                                       \
-    }
+    do {                                                                                           \
+        if (MRc > i) {                                                                             \
+            store_vec(c + i * ldc, c##i##0, EDGE && NV == 1, ml, alpha, beta, bias, relu);         \
+            if (NV > 1)                                                                            \
+                store_vec(c + i * ldc + 8, c##i##1, EDGE, ml, alpha, beta, bias ? bias + 8 : NULL, \
+                          relu);                                                                   \
+        }                                                                                          \
+    } while (0)
 
 /* C tile (MRc x up to 8*NV) = alpha * a @ b + ... EDGE: the last vector holds
  * fewer than 8 columns and is read and written through mask ml (never past
@@ -55,20 +61,41 @@ INLINE void tile(const int MRc, const int NV, const bool EDGE, const bool APACK,
                  const float *a, int64_t rsa, const float *b, int64_t rsb, __m256i ml, float *c,
                  int64_t ldc, float alpha, float beta, const float *bias, bool relu) {
     const float *a0 = a, *a3 = a + 3 * rsa;
-    ROW_DECL(0) ROW_DECL(1) ROW_DECL(2) ROW_DECL(3) ROW_DECL(4) ROW_DECL(5)
+    ROW_DECL(0);
+    ROW_DECL(1);
+    ROW_DECL(2);
+    ROW_DECL(3);
+    ROW_DECL(4);
+    ROW_DECL(5);
     for (int i = 0; i < MRc; i++) _mm_prefetch((const char *)(c + i * ldc), _MM_HINT_T0);
 #pragma GCC unroll 4
     for (int64_t k = 0; k < kc; k++) {
         __m256 b0, b1 = _mm256_setzero_ps();
-        if (NV == 1) b0 = EDGE ? _mm256_maskload_ps(b, ml) : _mm256_loadu_ps(b);
-        else b0 = _mm256_loadu_ps(b), b1 = EDGE ? _mm256_maskload_ps(b + 8, ml) : _mm256_loadu_ps(b + 8);
+        if (NV == 1) {
+            b0 = EDGE ? _mm256_maskload_ps(b, ml) : _mm256_loadu_ps(b);
+        } else {
+            b0 = _mm256_loadu_ps(b);
+            b1 = EDGE ? _mm256_maskload_ps(b + 8, ml) : _mm256_loadu_ps(b + 8);
+        }
         _mm_prefetch((const char *)(b + PF_ROWS * rsb), _MM_HINT_T0);
-        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5)
-        if (APACK) a += MR;
-        else a0++, a3++;
+        ROW_FMA(0);
+        ROW_FMA(1);
+        ROW_FMA(2);
+        ROW_FMA(3);
+        ROW_FMA(4);
+        ROW_FMA(5);
+        if (APACK)
+            a += MR;
+        else
+            a0++, a3++;
         b += rsb;
     }
-    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+    ROW_STORE(0);
+    ROW_STORE(1);
+    ROW_STORE(2);
+    ROW_STORE(3);
+    ROW_STORE(4);
+    ROW_STORE(5);
 }
 
 #define TILE_ARGS kc, a, rsa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
@@ -88,10 +115,16 @@ TILE_ALL(1)
 typedef void (*tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, __m256i, float *,
                         int64_t, float, float, const float *, bool);
 #define TILE_PTRS(M_, P_)                                                                          \
-    {{tile_##M_##x10##P_, tile_##M_##x20##P_}, {tile_##M_##x11##P_, tile_##M_##x21##P_}}
+    {                                                                                              \
+        {tile_##M_##x10##P_, tile_##M_##x20##P_}, {                                                \
+            tile_##M_##x11##P_, tile_##M_##x21##P_                                                 \
+        }                                                                                          \
+    }
 #define TILE_PTRS_ALL(P_)                                                                          \
-    {TILE_PTRS(1, P_), TILE_PTRS(2, P_), TILE_PTRS(3, P_),                                         \
-     TILE_PTRS(4, P_), TILE_PTRS(5, P_), TILE_PTRS(6, P_)}
+    {                                                                                              \
+        TILE_PTRS(1, P_), TILE_PTRS(2, P_), TILE_PTRS(3, P_), TILE_PTRS(4, P_), TILE_PTRS(5, P_),  \
+            TILE_PTRS(6, P_)                                                                       \
+    }
 /* [packed A][rows - 1][edge][vectors - 1] */
 static const tile_fn tiles[2][MR][2][2] = {TILE_PTRS_ALL(0), TILE_PTRS_ALL(1)};
 
@@ -106,10 +139,10 @@ static void block(const lm_sgemm_block *p) {
         for (int64_t jr = 0; jr < p->n; jr += NR) {
             int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
             int nv = (nr + 7) / 8, edge = nr % 8 != 0;
-            tiles[packed][mr - 1][edge][nv - 1](
-                p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb, lanes(nr - 8 * (nv - 1)),
-                p->c + ir * p->ldc + jr, p->ldc, p->alpha, p->beta, p->bias ? p->bias + jr : NULL,
-                p->relu);
+            tiles[packed][mr - 1][edge][nv - 1](p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb,
+                                                lanes(nr - 8 * (nv - 1)), p->c + ir * p->ldc + jr,
+                                                p->ldc, p->alpha, p->beta,
+                                                p->bias ? p->bias + jr : NULL, p->relu);
         }
         ir += mr;
     }
@@ -171,12 +204,18 @@ static void pack_a(bool ta, int64_t m, int64_t kc, const float *A, int64_t lda, 
          * a 6-float chunk into the next k of the same panel, except the last k. */
         for (int64_t k = 0; k < kc; k++) {
             const float *s = A + k * lda;
+            if (k + PF_ROWS < kc)
+                for (int64_t i = 0; i < m + 15; i += 16)
+                    _mm_prefetch((const char *)(s + PF_ROWS * lda + (i < m ? i : m - 1)),
+                                 _MM_HINT_T0);
             for (int64_t p = 0; p < np; p++) {
                 int h = m - p * MR < MR ? (int)(m - p * MR) : MR;
                 __m256 v = _mm256_maskload_ps(s + p * MR, lanes(h));
                 float *d = dst + p * MR * kc + k * MR;
-                if (k + 2 <= kc) _mm256_storeu_ps(d, v);
-                else _mm256_maskstore_ps(d, lanes(MR), v);
+                if (k + 2 <= kc)
+                    _mm256_storeu_ps(d, v);
+                else
+                    _mm256_maskstore_ps(d, lanes(MR), v);
             }
         }
         return;

@@ -26,23 +26,30 @@ INLINE void store_vec(float *c, __m512 acc, __mmask16 m, float alpha, float beta
 /* Accumulators are named variables, not an array: compilers then keep all 24
  * in registers (an array was spilled to the stack every iteration). */
 #define ROW_DECL(i)                                                                                \
-    __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0;
+    __m512 c##i##0 = _mm512_setzero_ps(), c##i##1 = c##i##0, c##i##2 = c##i##0, c##i##3 = c##i##0
 #define ROW_FMA(i)                                                                                 \
-    if (MRc > i) {                                                                                 \
-        __m512 ai = _mm512_set1_ps(APACK ? a[i] : (i < 3 ? a0 : a3)[(i % 3) * rsa]);               \
-        c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                                \
-        if (NV > 1) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                    \
-        if (NV > 2) c##i##2 = _mm512_fmadd_ps(ai, b2, c##i##2);                                    \
-        if (NV > 3) c##i##3 = _mm512_fmadd_ps(ai, b3, c##i##3);                                    \
-    }
+    do {                                                                                           \
+        if (MRc > i) {                                                                             \
+            __m512 ai = _mm512_set1_ps(APACK ? a[i] : (i < 3 ? a0 : a3)[(i % 3) * rsa]);           \
+            c##i##0 = _mm512_fmadd_ps(ai, b0, c##i##0);                                            \
+            if (NV > 1) c##i##1 = _mm512_fmadd_ps(ai, b1, c##i##1);                                \
+            if (NV > 2) c##i##2 = _mm512_fmadd_ps(ai, b2, c##i##2);                                \
+            if (NV > 3) c##i##3 = _mm512_fmadd_ps(ai, b3, c##i##3);                                \
+        }                                                                                          \
+    } while (0)
 #define VEC_STORE(i, v)                                                                            \
     if (NV > v)                                                                                    \
-        store_vec(c + i * ldc + 16 * v, c##i##v, NV == v + 1 ? ml : (__mmask16)0xFFFF, alpha,      \
-                  beta, bias ? bias + 16 * v : NULL, relu);
+    store_vec(c + i * ldc + 16 * v, c##i##v, NV == v + 1 ? ml : (__mmask16)0xFFFF, alpha, beta,    \
+              bias ? bias + 16 * v : NULL, relu)
 #define ROW_STORE(i)                                                                               \
-    if (MRc > i) {                                                                                 \
-        VEC_STORE(i, 0) VEC_STORE(i, 1) VEC_STORE(i, 2) VEC_STORE(i, 3)                            \
-    }
+    do {                                                                                           \
+        if (MRc > i) {                                                                             \
+            VEC_STORE(i, 0);                                                                       \
+            VEC_STORE(i, 1);                                                                       \
+            VEC_STORE(i, 2);                                                                       \
+            VEC_STORE(i, 3);                                                                       \
+        }                                                                                          \
+    } while (0)
 
 /* C tile (MRc x up to 16*NV) = alpha * a @ b + ...; the last vector of a row uses
  * mask ml, so n need not be a multiple of 16 and b is never read past column n.
@@ -53,11 +60,16 @@ INLINE void tile(const int MRc, const int NV, const bool APACK, int64_t kc, cons
                  int64_t rsa, const float *b, int64_t rsb, __mmask16 ml, float *c, int64_t ldc,
                  float alpha, float beta, const float *bias, bool relu) {
     const float *a0 = a, *a3 = a + 3 * rsa;
-    ROW_DECL(0)
-    ROW_DECL(1) ROW_DECL(2) ROW_DECL(3) ROW_DECL(4) ROW_DECL(5)
+    ROW_DECL(0);
+    ROW_DECL(1);
+    ROW_DECL(2);
+    ROW_DECL(3);
+    ROW_DECL(4);
+    ROW_DECL(5);
     /* Pull the C tile toward L1 while the k loop runs; it is needed only at the end. */
 #ifndef NOPFC
-        for (int i = 0; i < MRc; i++) for (int v = 0; v < NV; v++)
+    for (int i = 0; i < MRc; i++)
+        for (int v = 0; v < NV; v++)
             _mm_prefetch((const char *)(c + i * ldc + 16 * v), _MM_HINT_T0);
 #endif
 #pragma GCC unroll 4
@@ -80,11 +92,24 @@ INLINE void tile(const int MRc, const int NV, const bool APACK, int64_t kc, cons
         for (int v = 0; v < NV; v++)
             _mm_prefetch((const char *)(b + PF_ROWS * rsb + 16 * v), _MM_HINT_T0);
 #endif
-        ROW_FMA(0) ROW_FMA(1) ROW_FMA(2) ROW_FMA(3) ROW_FMA(4) ROW_FMA(5) if (APACK) a += MR;
-        else a0++, a3++;
+        ROW_FMA(0);
+        ROW_FMA(1);
+        ROW_FMA(2);
+        ROW_FMA(3);
+        ROW_FMA(4);
+        ROW_FMA(5);
+        if (APACK)
+            a += MR;
+        else
+            a0++, a3++;
         b += rsb;
     }
-    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+    ROW_STORE(0);
+    ROW_STORE(1);
+    ROW_STORE(2);
+    ROW_STORE(3);
+    ROW_STORE(4);
+    ROW_STORE(5);
 }
 
 #define TILE_ARGS kc, a, rsa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
@@ -122,6 +147,15 @@ static void block(const lm_sgemm_block *p) {
         int64_t left = p->m - ir;
         if (!packed && left > MR && left < MR + 4) mr = (int)(left + 1) / 2;
         const float *a = packed ? p->a + ir / MR * p->psa : p->a + ir * p->rsa;
+#ifdef APF
+        /* A read in place comes from L3 or memory; fetch the next rows while this
+         * panel's tiles run (a packed A block was just written and is in L2). */
+        if (!packed)
+            for (int64_t r = ir + mr; r < ir + mr + MR && r < p->m; r++)
+                for (int64_t k = 0; k < p->kc + 15; k += 16)
+                    _mm_prefetch((const char *)(p->a + r * p->rsa + (k < p->kc ? k : p->kc - 1)),
+                                 _MM_HINT_T1);
+#endif
         for (int64_t jr = 0; jr < p->n; jr += NR) {
             int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
             int nv = (nr + 15) / 16;
@@ -212,12 +246,20 @@ static void pack_a(bool ta, int64_t m, int64_t kc, const float *A, int64_t lda, 
          * stored masked (masked stores are slow). */
         for (int64_t k = 0; k < kc; k++) {
             const float *s = A + k * lda;
+            /* Rows are short and far apart, too short for the hardware
+             * prefetcher to follow: fetch a few rows ahead. */
+            if (k + PF_ROWS < kc)
+                for (int64_t i = 0; i < m + 15; i += 16)
+                    _mm_prefetch((const char *)(s + PF_ROWS * lda + (i < m ? i : m - 1)),
+                                 _MM_HINT_T0);
             for (int64_t p = 0; p < np; p++) {
                 int64_t h = m - p * MR < MR ? m - p * MR : MR;
                 __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << h) - 1), s + p * MR);
                 float *d = dst + p * MR * kc + k * MR;
-                if (k + 3 <= kc) _mm512_storeu_ps(d, v);
-                else _mm512_mask_storeu_ps(d, 0x3F, v);
+                if (k + 3 <= kc)
+                    _mm512_storeu_ps(d, v);
+                else
+                    _mm512_mask_storeu_ps(d, 0x3F, v);
             }
         }
         return;

@@ -165,7 +165,10 @@ static void gather(const dataset *d, staging *s, int64_t start, int64_t n) {
     for (int i = 0; i < d->n_x + d->n_y; i++) {
         lm_tensor *src = i < d->n_x ? d->x[i] : d->y[i - d->n_x];
         lm_tensor *dst = i < d->n_x ? s->x[i] : s->y[i - d->n_x];
-        size_t row = (size_t)(lm_tensor_numel(src) / d->n) * lm_dtype_size(lm_tensor_dtype(src));
+        /* Rows of the array, not d->n: a validation split uses fewer. */
+        int64_t rows = lm_tensor_dim(src, 0);
+        size_t row = (size_t)(rows ? lm_tensor_numel(src) / rows : 0) *
+                     lm_dtype_size(lm_tensor_dtype(src));
         const char *sp = lm_tensor_cdata(src);
         char *dp = lm_tensor_data(dst);
         for (int64_t r = 0; r < n; r++) memcpy(dp + r * row, sp + d->index[start + r] * row, row);
@@ -387,10 +390,14 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     lm_session_set_steps(t->s_train, (uint64_t)first * (uint64_t)steps);
     FOR_CALLBACKS(cbs, on_train_begin, m, &logs);
     lm_status st = LM_OK;
+    /* A callback that cannot start (invalid options, an unreadable backup
+     * or CSV file) fails the fit before any training, as Keras raises. */
+    for (int ci = 0; cbs && cbs[ci] && !st; ci++)
+        if (cbs[ci]->err) st = lm_model_fail(m, cbs[ci]->err, "%s", lm_ctx_error(m->ctx));
     for (int e = first; e < epochs && !st && !m->stop_training; e++) {
         lm_logs_clear(&logs);
         FOR_CALLBACKS(cbs, on_epoch_begin, m, e, &logs);
-        if (verbose) printf("Epoch %d/%d\n", e + 1, epochs);
+        if (verbose && epochs > 1) printf("Epoch %d/%d\n", e + 1, epochs);
         fflush(stdout);
         for (int64_t i = 0; i < all.n; i++) all.index[i] = i;
         if (o.shuffle != LM_FALSE) shuffle(all.index, all.n, lm_hash64(shuffle_seed, (uint64_t)e));
@@ -410,7 +417,7 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
             lm_logs_clear(&logs);
             metrics_logs(m, &logs, "", sum / (double)seen);
             FOR_CALLBACKS(cbs, on_train_batch_end, m, (int)b, &logs);
-            if (pb && (b + 1 < steps || !has_val)) lm_progbar_update(pb, b + 1, &logs, b + 1 == steps);
+            if (pb) lm_progbar_update(pb, b + 1, &logs, false);
             if (m->stop_training) break;
         }
         free_views(views, 2 * LM_MAX_IO + 1);
@@ -423,14 +430,17 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
                 st = eval_loop(m, &val, batch, 0, cbs, &vloss);
                 logs = train_logs;
                 metrics_logs(m, &logs, "val_", vloss);
-                if (pb) lm_progbar_update(pb, steps, &logs, true);
             }
         }
-        lm_progbar_free(pb);
+        /* Keras's order: callbacks see the epoch's logs first and may add to
+         * them ("learning_rate"); History and the progress bar's final line
+         * come after them, so their messages print between bar and line. */
         if (!st) {
-            if (lm_history_append(h, e, &logs)) st = lm_model_fail(m, LM_ERR_OOM, "out of memory");
             FOR_CALLBACKS(cbs, on_epoch_end, m, e, &logs);
+            if (lm_history_append(h, e, &logs)) st = lm_model_fail(m, LM_ERR_OOM, "out of memory");
+            if (pb) lm_progbar_update(pb, steps, &logs, true);
         }
+        lm_progbar_free(pb);
         for (int ci = 0; cbs && cbs[ci] && !st; ci++)
             if (cbs[ci]->err) st = lm_model_fail(m, cbs[ci]->err, "%s", lm_ctx_error(m->ctx));
     }

@@ -96,17 +96,39 @@ const char *lm_layer_name(const lm_layer *l) {
 const char *lm_layer_class(const lm_layer *l) {
     return l ? l->vt->class_name : "";
 }
+/* Weights of a layer and its wrapped layers (Bidirectional), in Keras order:
+ * the wrapped layers' first, as lm_model_weights lists them. */
+static int weight_total(const lm_layer *l) {
+    int n = l->n_weights;
+    for (int k = 0; k < 2; k++)
+        if (l->inner[k]) n += weight_total(l->inner[k]);
+    return n;
+}
+static lm_weight *weight_at(const lm_layer *l, int i) {
+    if (!l || i < 0) return NULL;
+    for (int k = 0; k < 2; k++)
+        if (l->inner[k]) {
+            int n = weight_total(l->inner[k]);
+            if (i < n) return weight_at(l->inner[k], i);
+            i -= n;
+        }
+    return i < l->n_weights ? (lm_weight *)&l->w[i] : NULL;
+}
+
 int lm_layer_weight_count(const lm_layer *l) {
-    return l ? l->n_weights : 0;
+    return l ? weight_total(l) : 0;
 }
 lm_tensor *lm_layer_weight(lm_layer *l, int i) {
-    return l && i >= 0 && i < l->n_weights ? l->w[i].value : NULL;
+    lm_weight *w = weight_at(l, i);
+    return w ? w->value : NULL;
 }
 const char *lm_layer_weight_name(const lm_layer *l, int i) {
-    return l && i >= 0 && i < l->n_weights ? l->w[i].name : NULL;
+    lm_weight *w = weight_at(l, i);
+    return w ? w->name : NULL;
 }
 bool lm_layer_weight_trainable(const lm_layer *l, int i) {
-    return l && i >= 0 && i < l->n_weights && l->w[i].trainable;
+    lm_weight *w = weight_at(l, i);
+    return w && w->trainable;
 }
 
 lm_status lm_layer_set_weights(lm_layer *l, int n, lm_tensor *const *w) {
@@ -114,22 +136,23 @@ lm_status lm_layer_set_weights(lm_layer *l, int n, lm_tensor *const *w) {
     if (!l->built)
         return lm_fail(l->ctx, LM_ERR_STATE, "%s: set_weights before the layer is built",
                        lm_layer_name(l));
-    if (n != l->n_weights || (n && !w))
+    if (n != weight_total(l) || (n && !w))
         return lm_fail(l->ctx, LM_ERR_ARG, "%s: expects %d weights, got %d", lm_layer_name(l),
-                       l->n_weights, n);
+                       weight_total(l), n);
     for (int i = 0; i < n; i++) {
         char a[96], b[96];
-        lm_shape want = lm_tensor_shape(l->w[i].value), got = lm_tensor_shape(w[i]);
+        lm_weight *lw = weight_at(l, i);
+        lm_shape want = lm_tensor_shape(lw->value), got = lm_tensor_shape(w[i]);
         bool same = w[i] && want.ndim == got.ndim;
         for (int d = 0; same && d < want.ndim; d++) same = want.dims[d] == got.dims[d];
         if (!same)
             return lm_fail(l->ctx, LM_ERR_SHAPE,
                            "%s: weight %d (%s) has shape %s, the value given has %s",
-                           lm_layer_name(l), i, l->w[i].name, lm_shape_str(want, a, sizeof a),
+                           lm_layer_name(l), i, lw->name, lm_shape_str(want, a, sizeof a),
                            w[i] ? lm_shape_str(got, b, sizeof b) : "NULL");
     }
     for (int i = 0; i < n; i++) {
-        lm_status s = lm_tensor_assign(l->w[i].value, w[i]);
+        lm_status s = lm_tensor_assign(weight_at(l, i)->value, w[i]);
         if (s) return s;
     }
     return LM_OK;
@@ -141,6 +164,10 @@ lm_status lm_layer_set_trainable(lm_layer *l, bool trainable) {
     for (int i = 0; i < l->n_weights; i++)
         if (strcmp(l->w[i].name, "moving_mean") && strcmp(l->w[i].name, "moving_variance"))
             l->w[i].trainable = trainable;
+    for (int k = 0; k < 2; k++) /* Bidirectional: both directions */
+        if (l->inner[k]) lm_layer_set_trainable(l->inner[k], trainable);
     if (l->model) lm_train_reset(l->model);
+    if (l->model && l->built && l->vt->call_reads_trainable && l->model->n_inputs)
+        return lm_model_rebuild(l->model);
     return LM_OK;
 }

@@ -260,6 +260,8 @@ static lm_status rebuild(lm_model *m) {
     lm_train_reset(m);
     lm_graph *g = lm_graph_new(m->ctx);
     if (!g) return lm_model_fail(m, LM_ERR_OOM, "out of memory");
+    lm_dtype dts[LM_MAX_IO]; /* the inputs' nodes die with the old graph */
+    for (int i = 0; i < m->n_inputs; i++) dts[i] = m->inputs[i]->node->dt;
     lm_graph_free(m->g);
     m->g = g;
     for (int i = 0; i < m->n_layers; i++) {
@@ -269,7 +271,7 @@ static lm_status rebuild(lm_model *m) {
     }
     for (int i = 0; i < m->n_inputs; i++) {
         lm_kt *t = m->inputs[i];
-        t->node = lm_placeholder(g, t->node->dt, t->shape, t->name);
+        t->node = lm_placeholder(g, dts[i], t->shape, t->name);
         if (!t->node) return lm_model_fail(m, lm_graph_status(g), "%s", lm_graph_error(g));
     }
     if (m->sequential) return seq_apply_from(m, 0);
@@ -278,6 +280,10 @@ static lm_status rebuild(lm_model *m) {
         if (st) return st;
     }
     return LM_OK;
+}
+
+lm_status lm_model_rebuild(lm_model *m) {
+    return m->err ? m->err : rebuild(m);
 }
 
 lm_status lm_add(lm_model *m, lm_layer *l) {

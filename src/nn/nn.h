@@ -32,6 +32,9 @@ typedef struct lm_layer_vt {
                       lm_node **out);
     /* Frees what cfg points to beyond itself (NULL: nothing). */
     void (*destroy)(lm_layer *l);
+    /* call builds different ops for a frozen layer (BatchNormalization), so
+     * lm_layer_set_trainable rebuilds the model's graph. */
+    bool call_reads_trainable;
 } lm_layer_vt;
 
 struct lm_layer {
@@ -122,6 +125,8 @@ lm_status lm_model_fail(lm_model *m, lm_status s, const char *fmt, ...) LM_PRINT
 /* Builds a Sequential model whose input shape was not known, from data of
  * shape (N, ...). No-op when built. */
 lm_status lm_model_ensure_built(lm_model *m, int n_x, const lm_shape *x_shapes);
+/* Rebuilds the graph from the call records (after a layer's call changed). */
+lm_status lm_model_rebuild(lm_model *m);
 /* Total of trainable / all parameters, and the model's weights in order. */
 int lm_model_weights(lm_model *m, lm_weight **out, int max);
 /* Drops compiled sessions (after a rebuild or weight-storage change). */

@@ -225,12 +225,12 @@ static void update_bar(lm_progbar *p, int64_t current, bool finalize, double now
         int64_t prog_width = (int64_t)(BAR_WIDTH * ((double)current / (double)p->target));
         if (prog_width > 0) {
             sb_puts(&bar, "\x1b[32m");
-            sb_repeat(&bar, "\xe2\x94\x81", prog_width); /* ━ */
+            sb_repeat(&bar, "━", prog_width);
             sb_puts(&bar, "\x1b[0m");
             special += 9;
         }
         sb_puts(&bar, "\x1b[37m");
-        sb_repeat(&bar, "\xe2\x94\x81", BAR_WIDTH - prog_width);
+        sb_repeat(&bar, "━", BAR_WIDTH - prog_width);
         sb_puts(&bar, "\x1b[0m");
         special += 9;
     } else {
@@ -295,6 +295,9 @@ static void update_line(lm_progbar *p, int64_t current, bool finalize, double no
 
 void lm_progbar_update(lm_progbar *p, int64_t current, const lm_logs *logs, bool finalize) {
     if (!p) return;
+    /* ProgbarLogger updates a verbose-2 bar only to finalize it, so the
+     * per-step time is the whole epoch over its steps. */
+    if (p->verbose == 2 && !finalize) return;
     take_values(p, logs);
     double now = p->now(p->user);
     double tpu = step_duration(p, current, now);

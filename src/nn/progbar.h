@@ -12,8 +12,9 @@ typedef struct lm_progbar lm_progbar;
 /* target: steps, or -1 when unknown. verbose 1 draws the bar, redrawn in
  * place (backspaces, "\r" and ANSI styles, whatever f is: Keras does so on
  * every POSIX system) at most every 0.05 s and always when finalized; 2
- * prints one summary line at the end. Metrics show in Keras's fit order:
- * sorted, val_ ones last. */
+ * prints one line when finalized and ignores earlier updates (Keras's
+ * ProgbarLogger makes none). Metrics show in Keras's fit order: sorted,
+ * val_ ones last. */
 lm_progbar *lm_progbar_new(FILE *f, int64_t target, int verbose);
 /* Replaces the clock (seconds, like time.time()) and restarts the timer; for tests. */
 void lm_progbar_set_clock(lm_progbar *p, double (*now)(void *), void *user);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define MAX_COLS 4
-#define ELLIPSIS "\xe2\x80\xa6" /* … */
+#define ELLIPSIS "…"
 
 /* ---- text cells: rich's wrapping for plain ASCII/UTF-8 text ---- */
 
@@ -93,11 +93,17 @@ static void lines_free(lines *l) {
  * lines), justified left (padded), right, or not at all ("default"). */
 enum { J_DEFAULT, J_LEFT, J_RIGHT };
 static lm_status wrap_text(const char *t, int width, int justify, bool fold, lines *out) {
-    size_t n = strlen(t), breaks[256];
-    int nb = divide_line(t, width, fold, breaks, 256);
+    size_t n = strlen(t);
+    size_t *breaks = malloc((n + 1) * sizeof *breaks); /* at most one per byte */
     out->n = 0;
+    out->s = NULL;
+    if (!breaks) return LM_ERR_OOM;
+    int nb = divide_line(t, width, fold, breaks, (int)n + 1);
     out->s = calloc((size_t)nb + 1, sizeof *out->s);
-    if (!out->s) return LM_ERR_OOM;
+    if (!out->s) {
+        free(breaks);
+        return LM_ERR_OOM;
+    }
     for (int i = 0; i <= nb; i++) {
         size_t a = i ? breaks[i - 1] : 0, b = i < nb ? breaks[i] : n;
         /* rstrip_end: drop trailing whitespace beyond the width */
@@ -116,7 +122,10 @@ static lm_status wrap_text(const char *t, int width, int justify, bool fold, lin
         int shown = cut ? width : len;
         int pad = justify != J_DEFAULT && shown < width ? width - shown : 0;
         char *s = malloc(keep + (size_t)pad + 4);
-        if (!s) return LM_ERR_OOM;
+        if (!s) {
+            free(breaks);
+            return LM_ERR_OOM;
+        }
         size_t o = 0;
         if (justify == J_RIGHT) {
             memset(s, ' ', (size_t)pad);
@@ -125,8 +134,8 @@ static lm_status wrap_text(const char *t, int width, int justify, bool fold, lin
         memcpy(s + o, t + a, keep);
         o += keep;
         if (cut) {
-            memcpy(s + o, ELLIPSIS, 3);
-            o += 3;
+            memcpy(s + o, ELLIPSIS, sizeof ELLIPSIS - 1);
+            o += sizeof ELLIPSIS - 1;
         }
         if (justify == J_LEFT) {
             memset(s + o, ' ', (size_t)pad);
@@ -135,6 +144,7 @@ static lm_status wrap_text(const char *t, int width, int justify, bool fold, lin
         s[o] = 0;
         out->s[out->n++] = s;
     }
+    free(breaks);
     return LM_OK;
 }
 
@@ -527,20 +537,28 @@ static lm_status column_widths(int line_length, const double *pos, int n, int *w
     return LM_OK;
 }
 
-static void rule(sbuf *b, const char *l, const char *fill, const char *mid, const char *r,
-                 const int *w, int n) {
-    sb_add(b, l);
+/* rich's box.HEAVY_HEAD: rules (left, fill, divider, right) and cell bars. */
+typedef struct box_line {
+    const char *left, *fill, *mid, *right;
+} box_line;
+static const box_line box_top = {"┏", "━", "┳", "┓"}, box_head = {"┡", "━", "╇", "┩"},
+                      box_row = {"├", "─", "┼", "┤"}, box_bottom = {"└", "─", "┴", "┘"};
+static const char *const bar_head = "┃", *const bar_body = "│";
+
+static void rule(sbuf *b, const box_line *bl, const int *w, int n) {
+    sb_add(b, bl->left);
     for (int i = 0; i < n; i++) {
-        if (i) sb_add(b, mid);
-        sb_rep(b, fill, w[i]);
+        if (i) sb_add(b, bl->mid);
+        sb_rep(b, bl->fill, w[i]);
     }
-    sb_add(b, r);
+    sb_add(b, bl->right);
     sb_add(b, "\n");
 }
 
-/* A row of cells wrapped to their columns, padded to the tallest. */
+/* A row of cells wrapped to their columns, padded to the tallest: body
+ * cells at the top, header cells at the bottom (rich aligns headers down). */
 static lm_status draw_row(sbuf *b, const char *const *cellv, const int *w, const int *just, int n,
-                          const char *bar) {
+                          const char *bar, bool bottom) {
     lines ls[MAX_COLS] = {{0}};
     lm_status st = LM_OK;
     int height = 1;
@@ -552,8 +570,9 @@ static lm_status draw_row(sbuf *b, const char *const *cellv, const int *w, const
         sb_add(b, bar);
         for (int c = 0; c < n; c++) {
             sb_add(b, " ");
-            if (r < ls[c].n)
-                sb_add(b, ls[c].s[r]);
+            int k = bottom ? r - (height - ls[c].n) : r;
+            if (k >= 0 && k < ls[c].n)
+                sb_add(b, ls[c].s[k]);
             else
                 sb_rep(b, " ", w[c] - 2);
             sb_add(b, " ");
@@ -590,16 +609,14 @@ static lm_status render(lm_model *m, const table *t, int cols, sbuf *b) {
     char line[1200];
     snprintf(line, sizeof line, "Model: \"%s\"", m->name);
     lm_status st = print_line(b, line, cols);
-    rule(b, "\xe2\x94\x8f", "\xe2\x94\x81", "\xe2\x94\xb3", "\xe2\x94\x93", w, n); /* ┏━┳┓ */
-    if (!st) st = draw_row(b, header, w, just, n, "\xe2\x94\x83");                 /* ┃ */
-    rule(b, "\xe2\x94\xa1", "\xe2\x94\x81", "\xe2\x95\x87", "\xe2\x94\xa9", w, n); /* ┡━╇┩ */
+    rule(b, &box_top, w, n);
+    if (!st) st = draw_row(b, header, w, just, n, bar_head, true);
+    rule(b, &box_head, w, n);
     for (int r = 0; r < t->n_rows && !st; r++) {
-        if (r)
-            rule(b, "\xe2\x94\x9c", "\xe2\x94\x80", "\xe2\x94\xbc", "\xe2\x94\xa4", w,
-                 n); /* ├─┼┤ */
-        st = draw_row(b, (const char *const *)t->rows[r], w, just, n, "\xe2\x94\x82"); /* │ */
+        if (r) rule(b, &box_row, w, n);
+        st = draw_row(b, (const char *const *)t->rows[r], w, just, n, bar_body, false);
     }
-    rule(b, "\xe2\x94\x94", "\xe2\x94\x80", "\xe2\x94\xb4", "\xe2\x94\x98", w, n); /* └─┴┘ */
+    rule(b, &box_bottom, w, n);
 
     /* Totals: weights are float32; optimizer variables count once built. */
     int nw = lm_model_weights(m, NULL, 0);

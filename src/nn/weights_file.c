@@ -29,7 +29,7 @@
 #include <zlib.h>
 
 #define HEADER_BYTES 32
-#define VERSION 1u
+#define VERSION      1u
 static const unsigned char MAGIC[8] = {0x89, 'L', 'M', 'W', '\r', '\n', 0x1a, '\n'};
 
 static bool host_le(void) {
@@ -74,11 +74,15 @@ typedef struct writer {
     uLong crc;
     uint64_t bytes;
     bool failed;
+    int err; /* errno of the first failure */
 } writer;
 
 static void wr(writer *w, const void *p, size_t n) {
     if (w->failed || n == 0) return;
-    if (fwrite(p, 1, n, w->f) != n) w->failed = true;
+    if (fwrite(p, 1, n, w->f) != n) {
+        w->failed = true;
+        w->err = errno;
+    }
     w->crc = crc_update(w->crc, p, n);
     w->bytes += n;
 }
@@ -101,9 +105,12 @@ static void wr_data(writer *w, const void *p, size_t n, size_t size) {
 /* Directory part of path ("." when there is none). */
 static void dir_of(const char *path, char *dir, size_t n) {
     const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, n, ".");
-    else if (slash == path) snprintf(dir, n, "/");
-    else snprintf(dir, n, "%.*s", (int)(slash - path), path);
+    if (!slash)
+        snprintf(dir, n, ".");
+    else if (slash == path)
+        snprintf(dir, n, "/");
+    else
+        snprintf(dir, n, "%.*s", (int)(slash - path), path);
 }
 
 static lm_status check_records(lm_ctx *ctx, const char *who, int n, const lm_wrec *recs) {
@@ -130,21 +137,21 @@ lm_status lm_wfile_write(lm_ctx *ctx, const char *who, const char *path, uint32_
     snprintf(tmp, plen + 16, "%s.tmpXXXXXX", path);
     int fd = mkstemp(tmp);
     if (fd < 0) {
-        st = lm_fail(ctx, LM_ERR_IO, "%s: cannot create a temporary file next to %s: %s", who,
-                     path, strerror(errno));
+        st = lm_fail(ctx, LM_ERR_IO, "%s: cannot create a temporary file next to %s: %s", who, path,
+                     strerror(errno));
         free(tmp);
         return st;
     }
     /* mkstemp makes the file 0600; keep the mode a replaced file had. */
     struct stat old;
     (void)fchmod(fd, stat(path, &old) == 0 ? (old.st_mode & 07777) : 0644);
-    writer w = {fdopen(fd, "wb"), crc32(0L, Z_NULL, 0), 0, false};
+    writer w = {fdopen(fd, "wb"), crc32(0L, Z_NULL, 0), 0, false, 0};
     if (!w.f) {
         close(fd);
         goto io_fail;
     }
     unsigned char hdr[HEADER_BYTES] = {0};
-    if (fwrite(hdr, 1, sizeof hdr, w.f) != sizeof hdr) w.failed = true;
+    if (fwrite(hdr, 1, sizeof hdr, w.f) != sizeof hdr) w.failed = true, w.err = errno;
     for (int i = 0; i < n && !w.failed; i++) {
         const lm_wrec *r = &recs[i];
         unsigned char b[2 + 2 + 8 * LM_MAX_DIMS];
@@ -154,7 +161,8 @@ lm_status lm_wfile_write(lm_ctx *ctx, const char *who, const char *path, uint32_
         wr(&w, r->name, len);
         b[0] = (unsigned char)r->dt;
         b[1] = (unsigned char)r->shape.ndim;
-        for (int d = 0; d < r->shape.ndim; d++) put_le(b + 2 + 8 * d, (uint64_t)r->shape.dims[d], 8);
+        for (int d = 0; d < r->shape.ndim; d++)
+            put_le(b + 2 + 8 * d, (uint64_t)r->shape.dims[d], 8);
         wr(&w, b, 2 + 8 * (size_t)r->shape.ndim);
         wr_data(&w, r->data, (size_t)lm_shape_numel(r->shape), lm_dtype_size(r->dt));
     }
@@ -165,11 +173,14 @@ lm_status lm_wfile_write(lm_ctx *ctx, const char *who, const char *path, uint32_
     put_le(hdr + 24, (uint64_t)n, 4);
     put_le(hdr + 28, w.crc, 4);
     if (!w.failed && (fseek(w.f, 0, SEEK_SET) || fwrite(hdr, 1, sizeof hdr, w.f) != sizeof hdr))
-        w.failed = true;
+        w.failed = true, w.err = errno;
     /* The data must be on disk before the rename makes it the file. */
-    if (!w.failed && (fflush(w.f) || fsync(fileno(w.f)))) w.failed = true;
-    if (fclose(w.f)) w.failed = true;
-    if (w.failed) goto io_fail;
+    if (!w.failed && (fflush(w.f) || fsync(fileno(w.f)))) w.failed = true, w.err = errno;
+    if (fclose(w.f) && !w.failed) w.failed = true, w.err = errno;
+    if (w.failed) {
+        errno = w.err;
+        goto io_fail;
+    }
     if (rename(tmp, path)) goto io_fail;
     free(tmp);
     /* And the rename must reach the directory. */
@@ -220,7 +231,8 @@ static lm_status parse(lm_ctx *ctx, const char *who, const char *path, lm_wfile 
                        who, path, (unsigned long long)count, psize);
     f->rec = calloc(count ? (size_t)count : 1, sizeof *f->rec);
     f->names = malloc(psize + (size_t)count + 1);
-    if (!f->rec || !f->names) return lm_fail(ctx, LM_ERR_OOM, "%s: out of memory reading %s", who, path);
+    if (!f->rec || !f->names)
+        return lm_fail(ctx, LM_ERR_OOM, "%s: out of memory reading %s", who, path);
     const unsigned char *p = f->payload;
     size_t left = psize;
     char *nm = f->names;
@@ -264,8 +276,9 @@ static lm_status parse(lm_ctx *ctx, const char *who, const char *path, lm_wfile 
         f->n++;
         continue;
     short_rec:
-        return lm_fail(ctx, LM_ERR_IO, "%s: %s is corrupt: record %llu runs past the end of the data",
-                       who, path, (unsigned long long)i);
+        return lm_fail(ctx, LM_ERR_IO,
+                       "%s: %s is corrupt: record %llu runs past the end of the data", who, path,
+                       (unsigned long long)i);
     }
     if (left)
         return lm_fail(ctx, LM_ERR_IO, "%s: %s is corrupt: %zu bytes follow the last record", who,
@@ -302,9 +315,8 @@ lm_status lm_wfile_read(lm_ctx *ctx, const char *who, const char *path, uint32_t
     uint64_t psize = get_le(hdr + 16, 8), count = get_le(hdr + 24, 4);
     uint32_t crc = (uint32_t)get_le(hdr + 28, 4);
     if (version != VERSION) {
-        st = lm_fail(ctx, LM_ERR_IO,
-                     "%s: %s has format version %u; this build reads version %u", who, path,
-                     version, VERSION);
+        st = lm_fail(ctx, LM_ERR_IO, "%s: %s has format version %u; this build reads version %u",
+                     who, path, version, VERSION);
         goto done;
     }
     if (fkind != kind) {
@@ -316,7 +328,8 @@ lm_status lm_wfile_read(lm_ctx *ctx, const char *who, const char *path, uint32_t
         st = lm_fail(ctx, LM_ERR_IO,
                      "%s: %s is truncated or padded: the header announces %llu bytes of data, "
                      "the file holds %llu",
-                     who, path, (unsigned long long)psize, (unsigned long long)(fsize - HEADER_BYTES));
+                     who, path, (unsigned long long)psize,
+                     (unsigned long long)(fsize - HEADER_BYTES));
         goto done;
     }
     if (psize > SIZE_MAX || !(f->payload = malloc(psize ? (size_t)psize : 1))) {
@@ -331,8 +344,9 @@ lm_status lm_wfile_read(lm_ctx *ctx, const char *who, const char *path, uint32_t
     }
     uint32_t got = (uint32_t)crc_update(crc32(0L, Z_NULL, 0), f->payload, (size_t)psize);
     if (got != crc) {
-        st = lm_fail(ctx, LM_ERR_IO, "%s: %s is corrupt (CRC-32 of the data is %08x, header says %08x)",
-                     who, path, got, crc);
+        st = lm_fail(ctx, LM_ERR_IO,
+                     "%s: %s is corrupt (CRC-32 of the data is %08x, header says %08x)", who, path,
+                     got, crc);
         goto done;
     }
     f->kind = fkind;
@@ -347,15 +361,18 @@ done:
 
 static int walk(lm_layer *l, const char *prefix, lm_weight **w, char (*names)[LM_WNAME], int n,
                 int max) {
+    /* Over-long names are cut the same way when saving and loading. */
     char pre[LM_WNAME];
-    snprintf(pre, sizeof pre, "%s%s/", prefix, l->name ? l->name : "layer");
+    if (snprintf(pre, sizeof pre, "%s%s/", prefix, l->name ? l->name : "layer") >= LM_WNAME)
+        pre[LM_WNAME - 2] = '/';
     /* Same order as lm_model_weights: wrapped layers first. */
     for (int k = 0; k < 2; k++)
         if (l->inner[k]) n = walk(l->inner[k], pre, w, names, n, max);
     for (int i = 0; i < l->n_weights; i++, n++)
         if (n < max) {
             if (w) w[n] = &l->w[i];
-            if (names) snprintf(names[n], LM_WNAME, "%s%s", pre, l->w[i].name);
+            if (names && snprintf(names[n], LM_WNAME, "%s%s", pre, l->w[i].name) >= LM_WNAME)
+                names[n][LM_WNAME - 1] = 0;
         }
     return n;
 }
@@ -379,8 +396,8 @@ int lm_wfile_model_records(lm_model *m, lm_wrec *recs, char (*names)[LM_WNAME], 
         tmp[n + i] = lm_tensor_is_contiguous(v) ? NULL : lm_tensor_clone(v);
         if (!lm_tensor_is_contiguous(v) && !tmp[n + i]) bad = 1;
         lm_tensor *src = tmp[n + i] ? tmp[n + i] : v;
-        recs[n + i] = (lm_wrec){names[n + i], lm_tensor_dtype(v), lm_tensor_shape(v),
-                                lm_tensor_cdata(src)};
+        recs[n + i] =
+            (lm_wrec){names[n + i], lm_tensor_dtype(v), lm_tensor_shape(v), lm_tensor_cdata(src)};
     }
     free(w);
     return bad ? -1 : n + nw;
@@ -405,8 +422,8 @@ lm_status lm_wfile_load_model(lm_model *m, const char *who, const char *path, co
     }
     lm_model_weight_names(m, w, names, nw);
     if (f->n - first < nw) {
-        st = lm_fail(m->ctx, LM_ERR_SHAPE, "%s: %s holds %d weights but model %s has %d", who,
-                     path, f->n - first, m->name, nw);
+        st = lm_fail(m->ctx, LM_ERR_SHAPE, "%s: %s holds %d weights but model %s has %d", who, path,
+                     f->n - first, m->name, nw);
         goto done;
     }
     for (int i = 0; i < nw && !st; i++) {
@@ -419,10 +436,10 @@ lm_status lm_wfile_load_model(lm_model *m, const char *who, const char *path, co
                          "%s: weight %d of model %s is %s but %s holds %s there", who, i, m->name,
                          names[i], path, r->name);
         else if (!same_shape(r->shape, want))
-            st = lm_fail(m->ctx, LM_ERR_SHAPE,
-                         "%s: weight %s has shape %s in model %s but %s in %s", who, names[i],
-                         lm_shape_str(want, a, sizeof a), m->name,
-                         lm_shape_str(r->shape, b, sizeof b), path);
+            st =
+                lm_fail(m->ctx, LM_ERR_SHAPE, "%s: weight %s has shape %s in model %s but %s in %s",
+                        who, names[i], lm_shape_str(want, a, sizeof a), m->name,
+                        lm_shape_str(r->shape, b, sizeof b), path);
         else if (r->dt != dt)
             st = lm_fail(m->ctx, LM_ERR_SHAPE, "%s: weight %s is %s in model %s but %s in %s", who,
                          names[i], lm_dtype_name(dt), m->name, lm_dtype_name(r->dt), path);
@@ -491,7 +508,8 @@ lm_status lm_weights_snapshot(lm_model *m, void **buf, size_t *bytes) {
     *bytes = total;
     lm_status st = LM_OK;
     for (int i = 0; i < nw && !st; i++) {
-        size_t b = (size_t)lm_tensor_numel(w[i]->value) * lm_dtype_size(lm_tensor_dtype(w[i]->value));
+        size_t b =
+            (size_t)lm_tensor_numel(w[i]->value) * lm_dtype_size(lm_tensor_dtype(w[i]->value));
         st = lm_tensor_copy_to(w[i]->value, p, b);
         p += b;
     }
@@ -507,7 +525,8 @@ lm_status lm_weights_restore(lm_model *m, const void *buf, size_t bytes) {
     const char *p = buf;
     lm_status st = LM_OK;
     for (int i = 0; i < nw && !st; i++) {
-        size_t b = (size_t)lm_tensor_numel(w[i]->value) * lm_dtype_size(lm_tensor_dtype(w[i]->value));
+        size_t b =
+            (size_t)lm_tensor_numel(w[i]->value) * lm_dtype_size(lm_tensor_dtype(w[i]->value));
         if ((size_t)(p - (const char *)buf) + b > bytes) {
             st = lm_fail(m->ctx, LM_ERR_STATE, "the model's weights changed size since the copy");
             break;

@@ -144,7 +144,7 @@ static size_t ws_gru_grad(const lm_kcall *c) {
     rnn_dims d = rnn_dims_of(c);
     int64_t NT = d.N * d.T;
     int64_t second = c->p->rnn.reset_after ? NT * d.G : d.N * d.H;
-    return (size_t)(NT * (d.G + d.F + d.H) + second + d.G * d.H) * sizeof(float);
+    return (size_t)(NT * (d.G + rnn_xh_width(&d)) + second + d.G * d.H) * sizeof(float);
 }
 
 /* dz and dhh from dh for one row; dh becomes the direct carry dh z. */
@@ -160,7 +160,7 @@ static void gru_dmix(const float *restrict z, const float *restrict hh, const fl
 static void gru_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, const gru_aux *a,
                          const float *XH, const float *RT, float *dGx, float *dGr, float *dhc,
                          int gnt) {
-    const int64_t T = d->T, H = d->H, G = d->G, W = d->F + H, m = n1 - n0;
+    const int64_t T = d->T, H = d->H, G = d->G, W = rnn_xh_width(d), m = n1 - n0;
     const float *dseq = lm_f(&c->in[4]);
     const bool back = c->p->rnn.go_backwards, after = c->p->rnn.reset_after;
     const int act = c->p->rnn.activation, ract = c->p->rnn.recurrent_activation;
@@ -219,7 +219,7 @@ static void gru_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1,
 /* Reset before: this thread's columns of dR_zr = h_prev^T dG_zr and dR_h = (r h)^T dG_h. */
 static void gru_dr_before(lm_kcall *c, const rnn_dims *d, const gru_aux *a, const float *XH,
                           const float *dGx, float *dR, int gnt) {
-    const int64_t NT = d->N * d->T, H = d->H, G = d->G, W = d->F + H;
+    const int64_t NT = d->N * d->T, H = d->H, G = d->G, W = rnn_xh_width(d);
     int64_t j0, j1;
     rnn_my_cols(G, &j0, &j1);
     if (NT == 0 || j1 <= j0) return; /* rnn_bwd_finish zeroed dR */
@@ -246,7 +246,7 @@ static lm_status k_gru_grad(lm_kcall *c) {
     const int64_t NT = d.N * d.T, H = d.H, G = d.G;
     gru_aux a = gru_aux_at(c->in_aux[3], &d);
     float *dGx = c->ws, *dGr = dGx + NT * G, *XH = dGr + (after ? NT * G : d.N * H);
-    float *RT = XH + NT * (d.F + H), *dhc = out + off[RNN_G_H0];
+    float *RT = XH + NT * rnn_xh_width(&d), *dhc = out + off[RNN_G_H0];
     const float *dlast = lm_f(&c->in[4]) + NT * H;
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
 #pragma omp parallel num_threads(nt) if (nt > 1)

@@ -99,7 +99,7 @@ const lm_op_def lm_opdef_lstm = {.name = "lstm",
 
 static size_t ws_lstm_grad(const lm_kcall *c) {
     rnn_dims d = rnn_dims_of(c);
-    return (size_t)(d.N * d.T * (d.G + d.F + d.H) + d.G * d.H) * sizeof(float);
+    return (size_t)(d.N * d.T * (d.G + rnn_xh_width(&d)) + d.G * d.H) * sizeof(float);
 }
 
 static void lstm_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, const lstm_aux *a,
@@ -137,7 +137,7 @@ static lm_status k_lstm_grad(lm_kcall *c) {
     }
     const int64_t NT = d.N * d.T, NTH = NT * d.H, NH = d.N * d.H;
     lstm_aux a = lstm_aux_at(c->in_aux[3], &d);
-    float *dG = c->ws, *XH = dG + NT * d.G, *RT = XH + NT * (d.F + d.H);
+    float *dG = c->ws, *XH = dG + NT * d.G, *RT = XH + NT * rnn_xh_width(&d);
     float *dhc = out + off[RNN_G_H0], *dcc = out + off[RNN_G_C0];
     const float *dlast = lm_f(&c->in[4]) + NTH;
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;

@@ -331,7 +331,7 @@ void rnn_final_state(const rnn_dims *d, const float *seq, const float *init, flo
 
 void rnn_bwd_prepare(lm_kcall *c, const rnn_dims *d, const float *h0, float *XH, float *RT,
                      int64_t n0, int64_t n1) {
-    const int64_t T = d->T, H = d->H, F = d->F, G = d->G, W = F + H;
+    const int64_t T = d->T, H = d->H, F = d->F, G = d->G, W = rnn_xh_width(d);
     const float *x = lm_f(&c->in[0]), *R = lm_f(&c->in[2]), *hseq = lm_f(&c->in[3]);
     const bool back = c->p->rnn.go_backwards;
     for (int64_t n = n0; n < n1; n++)
@@ -340,6 +340,7 @@ void rnn_bwd_prepare(lm_kcall *c, const rnn_dims *d, const float *h0, float *XH,
             float *row = XH + (n * T + t) * W;
             memcpy(row, x + (n * T + t) * F, (size_t)F * sizeof *row);
             memcpy(row + F, s ? hseq + (n * T + s - 1) * H : h0 + n * H, (size_t)H * sizeof *row);
+            row[F + H] = 1.0f;
         }
     int64_t j0, j1;
     rnn_my_cols(G, &j0, &j1);
@@ -359,7 +360,7 @@ static void colsum(const float *restrict g, int64_t rows, int64_t G, int64_t j0,
 void rnn_bwd_finish(lm_kcall *c, const rnn_dims *d, const float *dGx, const float *dGr,
                     const float *XH, int bias_rows, float *out, const int64_t *off, int64_t n0,
                     int64_t n1, int gnt) {
-    const int64_t T = d->T, NT = d->N * T, F = d->F, G = d->G, H = d->H, W = F + H;
+    const int64_t T = d->T, NT = d->N * T, F = d->F, G = d->G, H = d->H, W = rnn_xh_width(d);
     lm_gemm *gm = c->env->gemm;
     if (n1 > n0 && T)
         lm_sgemm(gm, gnt, false, true, (n1 - n0) * T, F, G, 1.0f, dGx + n0 * T * G, G,
@@ -377,18 +378,16 @@ void rnn_bwd_finish(lm_kcall *c, const rnn_dims *d, const float *dGx, const floa
         for (int k = 0; k < bias_rows; k++) memset(dB + k * G + j0, 0, (size_t)(j1 - j0) * 4);
         return;
     }
-    /* [dK; dR] = [x, h_prev]^T dG in one product when both sides share dG
-     * (dK and dR are adjacent in the output). */
-    if (dGr == dGx) {
+    if (dGr == dGx && bias_rows == 1) { /* [dK; dR; db] = [x, h_prev, 1]^T dG */
         lm_sgemm(gm, gnt, true, false, W, j1 - j0, NT, 1.0f, XH, W, dGx + j0, G, 0.0f, dK + j0, G,
                  NULL);
-    } else {
-        lm_sgemm(gm, gnt, true, false, F, j1 - j0, NT, 1.0f, XH, W, dGx + j0, G, 0.0f, dK + j0, G,
-                 NULL);
-        if (dGr)
-            lm_sgemm(gm, gnt, true, false, H, j1 - j0, NT, 1.0f, XH + F, W, dGr + j0, G, 0.0f,
-                     dR + j0, G, NULL);
+        return;
     }
+    lm_sgemm(gm, gnt, true, false, F, j1 - j0, NT, 1.0f, XH, W, dGx + j0, G, 0.0f, dK + j0, G,
+             NULL);
+    if (dGr)
+        lm_sgemm(gm, gnt, true, false, H, j1 - j0, NT, 1.0f, XH + F, W, dGr + j0, G, 0.0f, dR + j0,
+                 G, NULL);
     colsum(dGx, NT, G, j0, j1, dB);
     if (bias_rows > 1) colsum(dGr, NT, G, j0, j1, dB + G);
 }
@@ -469,7 +468,7 @@ const lm_op_def lm_opdef_simple_rnn = {.name = "simple_rnn",
  * (N, T, H) by input step, XH (N, T, F + H) and R^T (H, H). */
 static size_t ws_simple_rnn_grad(const lm_kcall *c) {
     rnn_dims d = rnn_dims_of(c);
-    return (size_t)(d.N * d.T * (d.G + d.F + d.H) + d.G * d.H) * sizeof(float);
+    return (size_t)(d.N * d.T * (d.G + rnn_xh_width(&d)) + d.G * d.H) * sizeof(float);
 }
 
 static void simple_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, float *dZ,
@@ -505,7 +504,7 @@ static lm_status k_simple_rnn_grad(lm_kcall *c) {
         return LM_OK;
     }
     const int64_t NT = d.N * d.T, NTH = NT * d.H;
-    float *dZ = c->ws, *XH = dZ + NTH, *RT = XH + NT * (d.F + d.H), *dh = out + off[RNN_G_H0];
+    float *dZ = c->ws, *XH = dZ + NTH, *RT = XH + NT * rnn_xh_width(&d), *dh = out + off[RNN_G_H0];
     const float *dlast = lm_f(&c->in[4]) + NTH, *h0c = c->in_aux[3];
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
 #pragma omp parallel num_threads(nt) if (nt > 1)

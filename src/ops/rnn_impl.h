@@ -68,6 +68,11 @@ static inline int64_t rnn_t(const rnn_dims *d, bool backwards, int64_t s) {
     return backwards ? d->T - 1 - s : s;
 }
 
+/* Columns of the backward's XH rows: [x_t (F), h before step t (H), 1]. */
+static inline int64_t rnn_xh_width(const rnn_dims *d) {
+    return d->F + d->H + 1;
+}
+
 /* Rows [n0, n1) of the batch for the calling thread of a team (all rows outside one). */
 static inline void rnn_my_rows(int64_t N, int64_t *n0, int64_t *n1) {
 #ifdef _OPENMP
@@ -148,16 +153,17 @@ void rnn_project(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, float *
  * the initial state when there are no steps. */
 void rnn_final_state(const rnn_dims *d, const float *seq, const float *init, float *last,
                      int64_t n0, int64_t n1);
-/* Backward set-up inside the team: XH (N*T, F + H) rows [x_t, h before step
- * t] by input step for rows [n0, n1), this thread's columns of R^T (G, H)
- * into RT, then a barrier. */
+/* Backward set-up inside the team: XH (N*T, F + H + 1) rows [x_t, h before
+ * step t, 1] by input step for rows [n0, n1), this thread's columns of R^T
+ * (G, H) into RT, then a barrier. */
 void rnn_bwd_prepare(lm_kcall *c, const rnn_dims *d, const float *h0, float *XH, float *RT,
                      int64_t n0, int64_t n1);
 /* Backward end inside the team, from the gate gradients dGx of the input
  * side and dGr of the recurrent side (N*T, G): dx = dGx K^T for rows
  * [n0, n1), a barrier, then this thread's columns of dK = x^T dGx,
  * dR = h_prev^T dGr (skipped when dGr is NULL) and the bias rows (dGx, and
- * dGr for a second row). */
+ * dGr for a second row). With dGr == dGx and one bias row, the three are
+ * one product XH^T dG (they are adjacent in the output). */
 void rnn_bwd_finish(lm_kcall *c, const rnn_dims *d, const float *dGx, const float *dGr,
                     const float *XH, int bias_rows, float *out, const int64_t *off, int64_t n0,
                     int64_t n1, int gnt);

@@ -1,6 +1,6 @@
 """Expected progress-bar output from the real keras.utils.Progbar.
 
-Each case is a script of updates with fake clock readings. It writes
+Each case is a script of updates, each at a fake clock reading. It writes
 tests/data/keras/progbar/<case>.events (the script, replayed by
 tests/test_progbar.c) and <case>.txt (the exact bytes Keras writes). The bar
 is built as ProgbarLogger builds it (stateless_metrics=set(), unit "step")
@@ -30,16 +30,21 @@ def keras_order(logs):
 
 
 def run(name, target, verbose, start, updates):
-    """updates: (time, current, finalize, {key: value}) in call order."""
-    clock = iter([start] + [u[0] for u in updates])
+    """updates: (time, current, finalize, {key: value}) in call order. With
+    verbose 2, ProgbarLogger only makes the final update, so only that one
+    reaches the bar."""
+    now = [start]
     real_time, real_stdout = time.time, sys.stdout
     out = io.StringIO()
-    time.time = lambda: next(clock)
+    time.time = lambda: now[0]
     sys.stdout = out
     try:
         bar = progbar_mod.Progbar(target, verbose=verbose, stateless_metrics=set(),
                                   unit_name="step")
-        for _, current, finalize, logs in updates:
+        for t, current, finalize, logs in updates:
+            if verbose == 2 and not finalize:
+                continue
+            now[0] = t
             bar.update(current, keras_order(logs), finalize=finalize)
     finally:
         time.time, sys.stdout = real_time, real_stdout

@@ -4,7 +4,8 @@ tests/test_summary.c builds in Lamina.
 Writes tests/data/keras/summary/<case>.w<cols>.txt: what model.summary()
 prints to a stdout that is not a terminal when the environment says
 COLUMNS=<cols> (80 is also what Keras assumes without COLUMNS and without a
-terminal: tables 76 wide; 120 gives the full 88 / 108). Every model is built
+terminal: tables 76 wide; 120 gives the full 88 / 108). Old files are
+removed first. Every model is built
 after keras.backend.clear_session(), so automatic names restart per model, as
 they do in Lamina. Run from the repository root:
     KERAS_BACKEND=jax /opt/kvenv/bin/python tests/keras/ref_summary.py
@@ -22,7 +23,11 @@ from keras import layers  # noqa: E402
 from refutil import ROOT, versions  # noqa: E402
 
 FAMILY = "summary"
-WIDTHS = (80, 120)
+WIDTHS = (80,)
+# some models also at other widths, for rich's column arithmetic (keep in
+# step with extra_widths in tests/test_summary.c)
+EXTRA_WIDTHS = {"mlp": (60, 100, 120), "two_branch": (60, 100, 120),
+                "long_names": (60, 100, 120), "lstm_state": (120,), "mnist_cnn": (120,)}
 
 
 def mnist_cnn():
@@ -124,6 +129,16 @@ def trained():
     return m
 
 
+def text_bilstm():
+    """Embedding and a Bidirectional wrapper (its weights are the two LSTMs')."""
+    return keras.Sequential([
+        keras.Input((20,)),
+        layers.Embedding(1000, 16),
+        layers.Bidirectional(layers.LSTM(8)),
+        layers.Dense(1, activation="sigmoid"),
+    ], name="text_bilstm")
+
+
 def empty():
     return keras.Sequential(name="empty")
 
@@ -148,16 +163,20 @@ def long_model_name():
 
 
 CASES = [mnist_cnn, mlp, stacked_lstm, two_branch, batchnorm, lstm_state, chain, shared,
-         long_names, unbuilt, trained, empty, unused_input, shared_chain, long_model_name]
+         long_names, unbuilt, trained, text_bilstm, empty, unused_input, shared_chain,
+         long_model_name]
 
 
 def main():
     d = os.path.join(ROOT, FAMILY)
     os.makedirs(d, exist_ok=True)
+    for f in os.listdir(d):
+        if f.endswith(".txt"):
+            os.remove(os.path.join(d, f))
     for make in CASES:
         keras.backend.clear_session()
         model = make()
-        for cols in WIDTHS:
+        for cols in WIDTHS + EXTRA_WIDTHS.get(make.__name__, ()):
             os.environ["COLUMNS"] = str(cols)
             buf = io.StringIO()
             with contextlib.redirect_stdout(buf):

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #define BACKUP_FILE "latest.lmw"
-#define MAX_EXTRA (LM_OPT_MAX_SLOTS + 4)
+#define MAX_EXTRA   (LM_OPT_MAX_SLOTS + 4)
 
 typedef struct bar_state {
     char *dir, *path;
@@ -65,7 +65,8 @@ done:
 static const lm_wrec *want(lm_callback *cb, lm_model *m, const lm_wfile *f, const char *path,
                            const char *name, lm_dtype dt, int64_t numel) {
     const lm_wrec *r = lm_wfile_find(f, name);
-    if (!r) lm_cb_fail(cb, m, LM_ERR_IO, "%s: %s lacks %s", WHO, path, name);
+    if (!r)
+        lm_cb_fail(cb, m, LM_ERR_IO, "%s: %s lacks %s", WHO, path, name);
     else if (r->dt != dt || lm_shape_numel(r->shape) != numel) {
         lm_cb_fail(cb, m, LM_ERR_SHAPE,
                    "%s: %s holds %s as %lld %s values; this model and optimizer need %lld %s", WHO,

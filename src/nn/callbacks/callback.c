@@ -58,6 +58,22 @@ void lm_cb_warn(bool *warned, const char *fmt, ...) {
     va_end(ap);
 }
 
+lm_status lm_cb_set_lr(lm_callback *cb, lm_model *m, lm_optimizer *opt, double lr,
+                       const char *cls) {
+    if (opt->schedule)
+        return lm_cb_fail(cb, m, LM_ERR_STATE,
+                          "%s: this optimizer was created with a learning rate schedule, hence its "
+                          "learning rate is not settable. If you need the learning rate to be "
+                          "settable, create the optimizer with a float learning_rate.",
+                          cls);
+    if (lm_optimizer_set_learning_rate(opt, lr))
+        return lm_cb_fail(cb, m, LM_ERR_ARG,
+                          "%s: invalid learning rate %g; it must be a finite "
+                          "number >= 0",
+                          cls, lr);
+    return LM_OK;
+}
+
 /* ---- MonitorCallback ---- */
 
 void lm_monitor_init(lm_monitor *mo, const char *monitor, lm_monitor_mode mode, double min_delta) {
@@ -76,8 +92,10 @@ static bool metric_up(const char *name) {
 
 lm_status lm_monitor_resolve(lm_monitor *mo, lm_callback *cb, lm_model *m, const char *cls) {
     if (mo->dir) return LM_OK;
-    if (mo->mode == LM_MODE_MIN) mo->dir = -1;
-    else if (mo->mode == LM_MODE_MAX) mo->dir = 1;
+    if (mo->mode == LM_MODE_MIN)
+        mo->dir = -1;
+    else if (mo->mode == LM_MODE_MAX)
+        mo->dir = 1;
     else {
         const char *base = strncmp(mo->name, "val_", 4) ? mo->name : mo->name + 4;
         if (!strcmp(base, "loss")) mo->dir = -1;
@@ -140,8 +158,10 @@ char *lm_pyfloat(double v, char *buf, size_t n) {
         } else {
             for (int i = 0; i <= exp10; i++) out[k++] = i < nd ? digits[i] : '0';
             out[k++] = '.';
-            if (nd > exp10 + 1) k += (size_t)snprintf(out + k, sizeof out - k, "%s", digits + exp10 + 1);
-            else out[k++] = '0';
+            if (nd > exp10 + 1)
+                k += (size_t)snprintf(out + k, sizeof out - k, "%s", digits + exp10 + 1);
+            else
+                out[k++] = '0';
         }
         out[k] = 0;
     } else {

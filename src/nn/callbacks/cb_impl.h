@@ -23,9 +23,13 @@ const char *lm_logs_keys_str(const lm_logs *l, char *buf, size_t n);
 /* A Python UserWarning on stderr, shown once per callback (*warned). */
 void lm_cb_warn(bool *warned, const char *fmt, ...) LM_PRINTF(2, 3);
 
+/* Sets the optimizer's rate as Keras's setter does: refused (failing the
+ * callback) when the optimizer was built with a schedule. */
+lm_status lm_cb_set_lr(lm_callback *cb, lm_model *m, lm_optimizer *opt, double lr, const char *cls);
+
 /* ---- weights container (see weights_file.c for the layout) ---- */
 #define LM_WFILE_WEIGHTS 1u /* lm_save_weights */
-#define LM_WFILE_BACKUP 2u  /* BackupAndRestore: weights, optimizer, epoch */
+#define LM_WFILE_BACKUP  2u /* BackupAndRestore: weights, optimizer, epoch */
 
 typedef struct lm_wrec {
     const char *name; /* at most LM_WREC_NAME_MAX bytes */
@@ -48,8 +52,7 @@ typedef struct lm_wfile {
     void *payload;
 } lm_wfile;
 /* Reads and validates a whole file (magic, version, kind, sizes, CRC). */
-lm_status lm_wfile_read(lm_ctx *ctx, const char *who, const char *path, uint32_t kind,
-                        lm_wfile *f);
+lm_status lm_wfile_read(lm_ctx *ctx, const char *who, const char *path, uint32_t kind, lm_wfile *f);
 void lm_wfile_free(lm_wfile *f);
 const lm_wrec *lm_wfile_find(const lm_wfile *f, const char *name);
 

@@ -34,8 +34,10 @@ static bool should_save(ckpt_state *s, int epoch, const lm_logs *logs, const cha
     }
     cur = lm_log_value(cur);
     char best[64];
-    if (s->has_best) snprintf(best, sizeof best, "%.5f", s->best);
-    else snprintf(best, sizeof best, "None");
+    if (s->has_best)
+        snprintf(best, sizeof best, "%.5f", s->best);
+    else
+        snprintf(best, sizeof best, "None");
     if (lm_monitor_better(&s->mo, cur, s->has_best, s->best)) {
         if (s->o.verbose > 0)
             printf("\nEpoch %d: %s improved from %s to %.5f, saving model to %s\n", epoch + 1,
@@ -44,7 +46,8 @@ static bool should_save(ckpt_state *s, int epoch, const lm_logs *logs, const cha
         s->has_best = true;
         return true;
     }
-    if (s->o.verbose > 0) printf("\nEpoch %d: %s did not improve from %s\n", epoch + 1, s->mo.name, best);
+    if (s->o.verbose > 0)
+        printf("\nEpoch %d: %s did not improve from %s\n", epoch + 1, s->mo.name, best);
     return false;
 }
 
@@ -76,9 +79,8 @@ static void ckpt_destroy(lm_callback *cb) {
     free(s->filepath);
 }
 
-static const lm_callback_vt ckpt_vt = {.on_train_begin = ckpt_train_begin,
-                                       .on_epoch_end = ckpt_epoch_end,
-                                       .destroy = ckpt_destroy};
+static const lm_callback_vt ckpt_vt = {
+    .on_train_begin = ckpt_train_begin, .on_epoch_end = ckpt_epoch_end, .destroy = ckpt_destroy};
 
 lm_callback *lm_model_checkpoint_(const char *filepath, lm_checkpoint_opts o) {
     if (!filepath || !*filepath) return NULL;

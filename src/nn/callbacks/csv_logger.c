@@ -17,7 +17,7 @@ typedef struct csv_state {
     bool append, append_header, writing;
     FILE *f;
     int n_keys; /* -1 until the first epoch end */
-    char keys[CSV_MAX_KEYS][56];
+    char keys[CSV_MAX_KEYS][64];
 } csv_state;
 
 /* A field as csv.writer writes it: quoted when it holds the separator, a
@@ -74,8 +74,11 @@ static void csv_epoch_end(lm_callback *cb, lm_model *m, int epoch, lm_logs *logs
         }
         qsort(s->keys, (size_t)s->n_keys, sizeof s->keys[0], cmp_keys);
         int n = s->n_keys;
-        for (int i = 0; !has_val && i < n; i++)
-            snprintf(s->keys[s->n_keys++], sizeof s->keys[0], "val_%s", s->keys[i]);
+        for (int i = 0; !has_val && i < n; i++) {
+            char k[sizeof s->keys[0]];
+            snprintf(k, sizeof k, "val_%.48s", s->keys[i]);
+            memcpy(s->keys[s->n_keys++], k, sizeof k);
+        }
     }
     if (!s->writing) {
         s->writing = true;
@@ -99,7 +102,8 @@ static void csv_epoch_end(lm_callback *cb, lm_model *m, int epoch, lm_logs *logs
     }
     fputs("\r\n", s->f);
     if (fflush(s->f))
-        lm_cb_fail(cb, m, LM_ERR_IO, "CSVLogger: cannot write %s: %s", s->filename, strerror(errno));
+        lm_cb_fail(cb, m, LM_ERR_IO, "CSVLogger: cannot write %s: %s", s->filename,
+                   strerror(errno));
 }
 
 static void csv_close(csv_state *s) {

@@ -71,10 +71,12 @@ static void es_epoch_end(lm_callback *cb, lm_model *m, int epoch, lm_logs *logs)
 static void es_train_end(lm_callback *cb, lm_model *m, const lm_logs *logs) {
     (void)logs;
     es_state *s = cb->state;
-    if (s->stopped_epoch > 0 && s->o.verbose > 0) printf("Epoch %d: early stopping\n", s->stopped_epoch + 1);
+    if (s->stopped_epoch > 0 && s->o.verbose > 0)
+        printf("Epoch %d: early stopping\n", s->stopped_epoch + 1);
     if (s->o.restore_best_weights && s->has_best_w) {
         if (s->o.verbose > 0)
-            printf("Restoring model weights from the end of the best epoch: %d.\n", s->best_epoch + 1);
+            printf("Restoring model weights from the end of the best epoch: %d.\n",
+                   s->best_epoch + 1);
         if (lm_weights_restore(m, s->best_w, s->best_bytes))
             lm_cb_fail(cb, m, LM_ERR_STATE, "EarlyStopping: %s", lm_ctx_error(m->ctx));
     }

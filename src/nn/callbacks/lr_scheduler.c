@@ -23,13 +23,8 @@ static void lrs_epoch_begin(lm_callback *cb, lm_model *m, int epoch, const lm_lo
     lm_optimizer *opt = lm_model_optimizer(m);
     if (!opt) return;
     double lr = s->fn(epoch, lm_log_value(lm_optimizer_learning_rate(opt)), s->user);
-    if (lm_optimizer_set_learning_rate(opt, lr)) {
-        /* The epoch stops at once; fit then reports the error. */
-        lm_cb_fail(cb, m, LM_ERR_ARG,
-                   "LearningRateScheduler: the schedule gave learning rate %g for epoch %d; it "
-                   "must be a finite number >= 0",
-                   lr, epoch);
-        lm_model_stop_training(m);
+    if (lm_cb_set_lr(cb, m, opt, lr, "LearningRateScheduler")) {
+        lm_model_stop_training(m); /* at once; fit then reports the error */
         return;
     }
     if (s->verbose > 0) {

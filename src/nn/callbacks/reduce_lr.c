@@ -61,10 +61,7 @@ static void rlr_epoch_end(lm_callback *cb, lm_model *m, int epoch, lm_logs *logs
     double old_lr = lm_log_value(lm_optimizer_learning_rate(opt));
     if (!(old_lr > (double)(float)s->o.min_lr)) return;
     double new_lr = fmax(old_lr * s->o.factor, s->o.min_lr);
-    if (lm_optimizer_set_learning_rate(opt, new_lr)) {
-        lm_cb_fail(cb, m, LM_ERR_ARG, "ReduceLROnPlateau: invalid learning rate %g", new_lr);
-        return;
-    }
+    if (lm_cb_set_lr(cb, m, opt, new_lr, "ReduceLROnPlateau")) return;
     if (s->o.verbose > 0) {
         char b[40];
         printf("\nEpoch %d: ReduceLROnPlateau reducing learning rate to %s.\n", epoch + 1,
@@ -85,8 +82,10 @@ lm_callback *lm_reduce_lr_on_plateau_(lm_reduce_lr_opts o) {
     s->o = o;
     s->o.monitor = NULL;
     if (s->o.factor == 0) s->o.factor = 0.1;
-    if (s->o.patience == 0) s->o.patience = 10;
-    else if (s->o.patience < 0) s->o.patience = 0;
+    if (s->o.patience == 0)
+        s->o.patience = 10;
+    else if (s->o.patience < 0)
+        s->o.patience = 0;
     if (s->o.min_delta == 0) s->o.min_delta = 1e-4;
     s->bad_factor = !(s->o.factor < 1.0);
     lm_monitor_init(&s->mo, o.monitor, o.mode, s->o.min_delta);

@@ -23,8 +23,10 @@ static lm_status layer_fail(lm_layer *l, lm_graph *g, lm_status st, const char *
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    if (g) lm_graph_fail(g, st, "%s: %s", l->name, msg);
-    else lm_fail(l->ctx, st, "%s: %s", l->name, msg);
+    if (g)
+        lm_graph_fail(g, st, "%s: %s", l->name, msg);
+    else
+        lm_fail(l->ctx, st, "%s: %s", l->name, msg);
     return st;
 }
 
@@ -35,11 +37,9 @@ static lm_status check_input(lm_layer *l, lm_graph *g, lm_shape s) {
     char a[96];
     lm_shape_str(s, a, sizeof a);
     if (s.ndim != c->rank + 2)
-        return layer_fail(l, g, LM_ERR_SHAPE, "expected input with %d dimensions (%s), got %s",
-                          c->rank + 2,
-                          c->rank == 2 ? "batch, height, width, channels"
-                                       : "batch, steps, channels",
-                          a);
+        return layer_fail(
+            l, g, LM_ERR_SHAPE, "expected input with %d dimensions (%s), got %s", c->rank + 2,
+            c->rank == 2 ? "batch, height, width, channels" : "batch, steps, channels", a);
     int64_t ch = s.dims[s.ndim - 1];
     if (ch < 1)
         return layer_fail(l, g, LM_ERR_SHAPE, "the channel dimension of the input %s must be known",
@@ -151,8 +151,8 @@ static lm_layer *conv_new(const lm_layer_vt *vt, conv_cfg c) {
     }
     /* Keras: strides > 1 together with dilation_rate > 1 is not supported. */
     if ((c.s[0] > 1 || c.s[1] > 1) && (c.d[0] > 1 || c.d[1] > 1)) return NULL;
-    lm_layer *l = lm_layer_alloc(vt, &c, sizeof c, o->name, o->input_shape, o->input_dim,
-                                 o->trainable);
+    lm_layer *l =
+        lm_layer_alloc(vt, &c, sizeof c, o->name, o->input_shape, o->input_dim, o->trainable);
     if (l && o->activity_regularizer) {
         l->has_activity_reg = true;
         l->activity_reg = *o->activity_regularizer;

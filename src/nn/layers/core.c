@@ -38,9 +38,12 @@ static lm_status act_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in
     act_cfg *c = l->cfg;
     lm_node *y;
     /* A given alpha replaces the activation's own default (leaky_relu 0.2, elu 1). */
-    if (c->a == LM_ACT_LEAKY_RELU && c->o.alpha != 0) y = lm_op_leaky_relu(g, in[0], c->o.alpha);
-    else if (c->a == LM_ACT_ELU && c->o.alpha != 0) y = lm_op_elu(g, in[0], c->o.alpha);
-    else y = lm_op_activation(g, in[0], c->a);
+    if (c->a == LM_ACT_LEAKY_RELU && c->o.alpha != 0)
+        y = lm_op_leaky_relu(g, in[0], c->o.alpha);
+    else if (c->a == LM_ACT_ELU && c->o.alpha != 0)
+        y = lm_op_elu(g, in[0], c->o.alpha);
+    else
+        y = lm_op_activation(g, in[0], c->a);
     return one_out(y, n_out, out);
 }
 
@@ -97,8 +100,8 @@ lm_layer *lm_dropout_(float rate, lm_dropout_opts o) {
 
 /* ---- Flatten ---- */
 
-static lm_status flatten_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
-                              int *n_out, lm_node **out) {
+static lm_status flatten_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in, int *n_out,
+                              lm_node **out) {
     (void)n_in;
     lm_shape s = in[0]->shape;
     char a[96];
@@ -126,24 +129,33 @@ typedef struct reshape_cfg {
     lm_shape target;
 } reshape_cfg;
 
-static lm_status reshape_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
-                              int *n_out, lm_node **out) {
+static lm_status reshape_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in, int *n_out,
+                              lm_node **out) {
     (void)n_in;
     reshape_cfg *c = l->cfg;
     lm_shape s = in[0]->shape, t = c->target;
-    char a[96], b[96];
+    char a[96], b[256];
     int64_t have = 1, want = 1;
     int unknown = -1;
     for (int i = 1; i < s.ndim; i++) have *= s.dims[i];
     for (int i = 0; i < t.ndim; i++) {
-        if (t.dims[i] == -1) unknown = i;
-        else want *= t.dims[i];
+        if (t.dims[i] == -1)
+            unknown = i;
+        else
+            want *= t.dims[i];
     }
-    if (s.ndim < 1 || (unknown < 0 && have != want) || (unknown >= 0 && have % want))
+    if (s.ndim < 1 || (unknown < 0 && have != want) || (unknown >= 0 && have % want)) {
+        /* The target as given, -1 included ("(3, -1)"). */
+        size_t o = 0;
+        for (int i = 0; i < t.ndim; i++)
+            o += (size_t)snprintf(b + o, sizeof b - o, "%s%lld", i ? ", " : "(",
+                                  (long long)t.dims[i]);
+        snprintf(b + o, sizeof b - o, t.ndim == 1 ? ",)" : ")");
         return layer_fail(l, g, LM_ERR_SHAPE,
                           "cannot reshape input %s into target shape %s: the total size must be "
                           "unchanged",
-                          lm_shape_str(s, a, sizeof a), lm_shape_str(t, b, sizeof b));
+                          lm_shape_str(s, a, sizeof a), b);
+    }
     lm_shape r = {t.ndim + 1, {-1}};
     for (int i = 0; i < t.ndim; i++) r.dims[i + 1] = i == unknown ? have / want : t.dims[i];
     return one_out(lm_op_reshape(g, in[0], r), n_out, out);
@@ -159,8 +171,10 @@ lm_layer *lm_reshape_(lm_shape target, lm_basic_opts o) {
     if (target.ndim < 1 || target.ndim >= LM_MAX_DIMS) return NULL;
     int unknown = 0;
     for (int i = 0; i < target.ndim; i++) {
-        if (target.dims[i] == -1) unknown++;
-        else if (target.dims[i] < 1) return NULL;
+        if (target.dims[i] == -1)
+            unknown++;
+        else if (target.dims[i] < 1)
+            return NULL;
     }
     if (unknown > 1) return NULL;
     reshape_cfg c = {target};
@@ -174,17 +188,16 @@ typedef struct permute_cfg {
     lm_shape dims; /* 1-based, as Keras */
 } permute_cfg;
 
-static lm_status permute_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
-                              int *n_out, lm_node **out) {
+static lm_status permute_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in, int *n_out,
+                              lm_node **out) {
     (void)n_in;
     permute_cfg *c = l->cfg;
     lm_shape s = in[0]->shape;
     char a[96], b[96];
     if (s.ndim != c->dims.ndim + 1)
         return layer_fail(l, g, LM_ERR_SHAPE,
-                          "expected input with %d dimensions for dims %s, got %s",
-                          c->dims.ndim + 1, lm_shape_str(c->dims, b, sizeof b),
-                          lm_shape_str(s, a, sizeof a));
+                          "expected input with %d dimensions for dims %s, got %s", c->dims.ndim + 1,
+                          lm_shape_str(c->dims, b, sizeof b), lm_shape_str(s, a, sizeof a));
     int perm[LM_MAX_DIMS] = {0};
     for (int i = 0; i < c->dims.ndim; i++) perm[i + 1] = (int)c->dims.dims[i];
     return one_out(lm_op_transpose(g, in[0], perm), n_out, out);

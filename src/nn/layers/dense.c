@@ -54,8 +54,8 @@ static const lm_layer_vt dense_vt = {.class_name = "Dense",
 lm_layer *lm_dense_(int units, lm_dense_opts o) {
     if (units < 1 || (int)o.activation < 0 || o.activation >= LM_ACT_COUNT) return NULL;
     dense_cfg c = {units, o};
-    lm_layer *l = lm_layer_alloc(&dense_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim,
-                                 o.trainable);
+    lm_layer *l =
+        lm_layer_alloc(&dense_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
     if (l && o.activity_regularizer) {
         l->has_activity_reg = true;
         l->activity_reg = *o.activity_regularizer;

@@ -45,6 +45,5 @@ static const lm_layer_vt emb_vt = {.class_name = "Embedding",
 lm_layer *lm_embedding_(int input_dim, int output_dim, lm_embedding_opts o) {
     if (input_dim < 1 || output_dim < 1) return NULL;
     emb_cfg c = {input_dim, output_dim, o};
-    return lm_layer_alloc(&emb_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim,
-                          o.trainable);
+    return lm_layer_alloc(&emb_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
 }

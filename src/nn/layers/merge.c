@@ -27,8 +27,7 @@ static void shapes_str(int n, lm_node *const *in, char *buf, size_t len) {
     }
 }
 
-static lm_status merge_fail(lm_layer *l, lm_graph *g, int n, lm_node *const *in,
-                            const char *what) {
+static lm_status merge_fail(lm_layer *l, lm_graph *g, int n, lm_node *const *in, const char *what) {
     char s[640];
     shapes_str(n, in, s, sizeof s);
     lm_graph_fail(g, LM_ERR_SHAPE, "%s: %s %s", l->name, what, s);
@@ -76,9 +75,12 @@ static lm_status merge_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *
     }
     lm_node *y = x[0];
     for (int i = 1; i < n_in; i++) {
-        if (c->kind == MERGE_SUB) y = lm_op_sub(g, y, x[i]);
-        else if (c->kind == MERGE_MUL) y = lm_op_mul(g, y, x[i]);
-        else y = lm_op_add(g, y, x[i]);
+        if (c->kind == MERGE_SUB)
+            y = lm_op_sub(g, y, x[i]);
+        else if (c->kind == MERGE_MUL)
+            y = lm_op_mul(g, y, x[i]);
+        else
+            y = lm_op_add(g, y, x[i]);
     }
     if (c->kind == MERGE_AVG) y = lm_op_div(g, y, lm_scalar(g, (float)n_in));
     out[0] = y;
@@ -122,8 +124,8 @@ static lm_status concat_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const 
     return LM_OK;
 }
 
-#define MERGE_VT(var, cls, base, lo, fn)                                                       \
-    static const lm_layer_vt var = {                                                           \
+#define MERGE_VT(var, cls, base, lo, fn)                                                           \
+    static const lm_layer_vt var = {                                                               \
         .class_name = cls, .base_name = base, .min_in = lo, .max_in = LM_MAX_IO, .call = fn}
 
 MERGE_VT(add_vt, "Add", "add", 1, merge_call);
@@ -152,6 +154,5 @@ lm_layer *lm_average_(lm_basic_opts o) {
 
 lm_layer *lm_concatenate_(lm_concat_opts o) {
     merge_cfg c = {0, o.axis ? o.axis : -1};
-    return lm_layer_alloc(&cat_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim,
-                          o.trainable);
+    return lm_layer_alloc(&cat_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
 }

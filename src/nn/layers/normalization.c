@@ -31,8 +31,10 @@ static lm_status check_input(lm_layer *l, lm_graph *g, lm_shape s) {
                                   : "the last axis of the input %s must be known";
     char msg[256];
     snprintf(msg, sizeof msg, what, a);
-    if (g) lm_graph_fail(g, LM_ERR_SHAPE, "%s: %s", l->name, msg);
-    else lm_fail(l->ctx, LM_ERR_SHAPE, "%s: %s", l->name, msg);
+    if (g)
+        lm_graph_fail(g, LM_ERR_SHAPE, "%s: %s", l->name, msg);
+    else
+        lm_fail(l->ctx, LM_ERR_SHAPE, "%s: %s", l->name, msg);
     return LM_ERR_SHAPE;
 }
 
@@ -60,8 +62,7 @@ static lm_status bn_build(lm_layer *l, int n_in, const lm_shape *in) {
         return st;
     if ((st = add(l, "moving_mean", C, o->moving_mean_initializer, LM_INIT_ZEROS, NULL, false)))
         return st;
-    return add(l, "moving_variance", C, o->moving_variance_initializer, LM_INIT_ONES, NULL,
-               false);
+    return add(l, "moving_variance", C, o->moving_variance_initializer, LM_INIT_ONES, NULL, false);
 }
 
 /* Inference with the moving statistics, as keras.ops.batch_normalization:
@@ -87,7 +88,8 @@ static lm_status bn_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
     lm_node *mean = l->w[i].var, *var = l->w[i + 1].var;
     if (l->trainable)
         out[0] = lm_op_batch_norm(g, in[0], gamma, beta, mean, var, c->momentum, c->epsilon);
-    else out[0] = bn_frozen(g, in[0], gamma, beta, mean, var, c->epsilon);
+    else
+        out[0] = bn_frozen(g, in[0], gamma, beta, mean, var, c->epsilon);
     *n_out = 1;
     return LM_OK;
 }
@@ -97,7 +99,8 @@ static const lm_layer_vt bn_vt = {.class_name = "BatchNormalization",
                                   .min_in = 1,
                                   .max_in = 1,
                                   .build = bn_build,
-                                  .call = bn_call};
+                                  .call = bn_call,
+                                  .call_reads_trainable = true};
 
 lm_layer *lm_batch_normalization_(lm_batch_norm_opts o) {
     bn_cfg c = {o.momentum != 0 ? o.momentum : 0.99f, o.epsilon != 0 ? o.epsilon : 1e-3f, o};

@@ -57,11 +57,13 @@ static lm_status pool_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *i
                               "output size would be zero or negative",
                               lm_shape_str(s, a, sizeof a), c->k[0]);
         }
-    lm_pool_opts o = {.size = {c->k[0], c->k[1]}, .strides = {c->s[0], c->s[1]},
-                      .padding = c->padding};
+    lm_pool_opts o = {
+        .size = {c->k[0], c->k[1]}, .strides = {c->s[0], c->s[1]}, .padding = c->padding};
     lm_node *y;
-    if (c->rank == 2) y = c->max ? lm_op_max_pool2d(g, in[0], o) : lm_op_avg_pool2d(g, in[0], o);
-    else y = c->max ? lm_op_max_pool1d(g, in[0], o) : lm_op_avg_pool1d(g, in[0], o);
+    if (c->rank == 2)
+        y = c->max ? lm_op_max_pool2d(g, in[0], o) : lm_op_avg_pool2d(g, in[0], o);
+    else
+        y = c->max ? lm_op_max_pool1d(g, in[0], o) : lm_op_avg_pool1d(g, in[0], o);
     out[0] = y;
     *n_out = 1;
     return LM_OK;
@@ -86,8 +88,8 @@ static lm_status global_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const 
     return LM_OK;
 }
 
-#define POOL_VT(var, cls, base, fn)                                                            \
-    static const lm_layer_vt var = {                                                           \
+#define POOL_VT(var, cls, base, fn)                                                                \
+    static const lm_layer_vt var = {                                                               \
         .class_name = cls, .base_name = base, .min_in = 1, .max_in = 1, .call = fn}
 
 POOL_VT(max2d_vt, "MaxPooling2D", "max_pooling2d", pool_call);

@@ -42,6 +42,5 @@ lm_layer *lm_zero_padding2d_(lm_zero_padding2d_opts o) {
             c.pad[i][j] = o.padding[i][j];
         }
     if (all_zero) c.pad[0][0] = c.pad[0][1] = c.pad[1][0] = c.pad[1][1] = 1;
-    return lm_layer_alloc(&zpad_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim,
-                          o.trainable);
+    return lm_layer_alloc(&zpad_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
 }
