@@ -6,7 +6,8 @@
  *   mnist_cnn [--epochs N (3)] [--batch-size N (32)] [--seed N (1)]
  *
  * Prints the summary, the progress bar and, as its last line, the test
- * accuracy (about 0.985 after 3 epochs). Data: $LAMINA_DATA/mnist/, else the
+ * accuracy: 0.9874 after 3 epochs with seed 1 (Keras 3 gets 0.9837 to 0.9874
+ * for seeds 1 to 3 with this model). Data: $LAMINA_DATA/mnist/, else the
  * download cache (see lamina/datasets.h). */
 #include <lamina/lamina.h>
 #include <lamina/model.h>
@@ -17,9 +18,12 @@
 /* --epochs, --batch-size, --seed; false (after a usage line) on anything else. */
 static bool parse_args(int argc, char **argv, int *epochs, int *batch, unsigned long long *seed) {
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--epochs")) *epochs = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size")) *batch = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--seed")) *seed = strtoull(argv[++i], NULL, 10);
+        if (i + 1 < argc && !strcmp(argv[i], "--epochs"))
+            *epochs = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size"))
+            *batch = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
+            *seed = strtoull(argv[++i], NULL, 10);
         else {
             fprintf(stderr, "usage: %s [--epochs N] [--batch-size N] [--seed N]\n", argv[0]);
             return false;

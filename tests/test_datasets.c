@@ -4,6 +4,7 @@
  * folders, with a corrupted file, a 404 and a refused connection;
  * to_categorical; lm_rows and lm_take_rows. */
 #include "lamina/datasets.h"
+#include "io/md5.h"
 #include "lmtest.h"
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -344,6 +345,41 @@ static void test_download_errors(server *s) {
     rm_tree(tmp);
 }
 
+/* RFC 1321's test vectors, fed in uneven pieces across block boundaries. */
+static void test_md5(void) {
+    static const struct {
+        const char *text, *hex;
+    } v[] = {
+        {"", "d41d8cd98f00b204e9800998ecf8427e"},
+        {"abc", "900150983cd24fb0d6963f7d28e17f72"},
+        {"message digest", "f96b697d7cb7938d525a2f31aaf161d0"},
+        {"12345678901234567890123456789012345678901234567890123456789012345678901234567890",
+         "57edf4a22be3c955ac49da2e2107b67a"},
+    };
+    for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) {
+        for (size_t piece = 1; piece <= 70; piece += 23) {
+            lm_md5 m;
+            lm_md5_init(&m);
+            size_t n = strlen(v[k].text);
+            for (size_t at = 0; at < n; at += piece)
+                lm_md5_update(&m, v[k].text + at, n - at < piece ? n - at : piece);
+            char hex[33];
+            lm_md5_final_hex(&m, hex);
+            CHECK_MSG(!strcmp(hex, v[k].hex), "md5(\"%s\") = %s", v[k].text, hex);
+        }
+    }
+    lm_md5 m; /* a million 'a's */
+    lm_md5_init(&m);
+    char a[1000];
+    memset(a, 'a', sizeof a);
+    for (int i = 0; i < 1000; i++) lm_md5_update(&m, a, sizeof a);
+    char hex[33];
+    lm_md5_final_hex(&m, hex);
+    CHECK(!strcmp(hex, "7707d6ae4e027c70eea2a935c2296f21"));
+    CHECK(lm_md5_file(ctx, "/nonexistent/file", hex) == LM_ERR_IO);
+    CHECK_CONTAINS(lm_ctx_error(ctx), "cannot open /nonexistent/file");
+}
+
 static void test_to_categorical(void) {
     uint8_t lab[4] = {0, 2, 1, 2};
     lm_tensor *y = lm_tensor_from_data(ctx, LM_U8, LM_SHAPE(4), lab, 4);
@@ -485,6 +521,7 @@ int main(void) {
     } else {
         fprintf(stderr, "LAMINA_DATA unset: MNIST tests skipped\n");
     }
+    RUN(test_md5);
     RUN(test_to_categorical);
     RUN(test_rows);
     for (int i = 0; i < 4; i++) lm_tensor_free(ref[i]);

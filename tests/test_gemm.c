@@ -168,6 +168,18 @@ static void test_blocked_shapes(void) {
         }
 }
 
+/* B rows a multiple of 4 KiB apart (packed to avoid cache aliasing) and C,
+ * A with large leading dimensions. */
+static void test_wide_strides(void) {
+    for (int t = 0; t < 4; t++) {
+        gcase g = make_case(t, t & 1, t & 2, 70, 130, 300);
+        g.ldb = 1024;
+        g.lda = 2048 + 5;
+        g.ldc = 1024;
+        run_case(&g);
+    }
+}
+
 static void test_alpha_zero_and_k_zero(void) {
     gcase g = make_case(1, false, false, 17, 33, 0);
     g.beta = 0.5f;
@@ -249,6 +261,7 @@ int main(void) {
     RUN(test_isa_selection);
     RUN(test_edge_shapes);
     RUN(test_blocked_shapes);
+    RUN(test_wide_strides);
     RUN(test_alpha_zero_and_k_zero);
     RUN(test_inside_parallel);
     for (int i = 0; i < n_gemms; i++) lm_gemm_free(gemms[i]);

@@ -335,7 +335,7 @@ static void gru_values(void) {
 
 /* Builds one cell type with random weights, runs outputs and all gradients
  * with nt threads, and returns copies of every result in res. */
-static int threaded_run(int kind, bool after, int nt, lm_tensor **res) {
+static int threaded_run(int kind, bool after, bool seq_only, int nt, lm_tensor **res) {
     lm_ctx_set_threads(ctx, nt);
     lm_ctx_seed(ctx, 99);
     int64_t N = 64, T = 7, F = 5, H = 16, G = (kind == 0 ? 1 : kind == 1 ? 4 : 3) * H;
@@ -356,9 +356,10 @@ static int threaded_run(int kind, bool after, int nt, lm_tensor **res) {
     else
         y = lm_op_gru(g, x, k, r, b, h0, o, &hl);
     lm_node *sq = lm_op_square(g, y);
-    lm_node *loss =
-        lm_op_add(g, lm_op_sum(g, sq, 0, NULL, false), lm_op_sum(g, hl, 0, NULL, false));
-    if (cl) loss = lm_op_add(g, loss, lm_op_sum(g, cl, 0, NULL, false));
+    /* seq_only: the backward reads the sequence gradient alone, else a packed one. */
+    lm_node *loss = lm_op_sum(g, sq, 0, NULL, false);
+    if (!seq_only) loss = lm_op_add(g, loss, lm_op_sum(g, hl, 0, NULL, false));
+    if (cl && !seq_only) loss = lm_op_add(g, loss, lm_op_sum(g, cl, 0, NULL, false));
     lm_node *wrt[6] = {x, k, r, b, h0, c0}, *outs[7];
     int nw = cl ? 6 : 5;
     CHECK_STATUS(lm_grad(g, loss, nw, wrt, outs + 1), LM_OK);
@@ -371,10 +372,11 @@ static int threaded_run(int kind, bool after, int nt, lm_tensor **res) {
 }
 
 static void thread_independent(void) {
-    for (int kind = 0; kind < 4; kind++) {
+    for (int kind = 0; kind < 8; kind++) {
         lm_tensor *one[7], *many[7];
-        int n = threaded_run(kind > 2 ? 2 : kind, kind == 2, 1, one);
-        threaded_run(kind > 2 ? 2 : kind, kind == 2, 4, many);
+        int cell = kind % 4 > 2 ? 2 : kind % 4;
+        int n = threaded_run(cell, kind % 4 == 2, kind >= 4, 1, one);
+        threaded_run(cell, kind % 4 == 2, kind >= 4, 4, many);
         for (int i = 0; i < n; i++) {
             double worst = 0;
             for (int64_t e = 0; one[i] && many[i] && e < lm_tensor_numel(one[i]); e++) {

@@ -9,7 +9,9 @@
 #include "lamina/ops.h"
 #include "lamina/idx.h"
 #include "lamina/npy.h"
+#include "lamina/npz.h"
 #include "lamina/datasets.h"
 #include "lamina/csv.h"
+#include "lamina/saving.h"
 
 #endif

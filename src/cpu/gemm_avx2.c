@@ -5,6 +5,7 @@
 
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
+#include <math.h>
 
 #define MR      6
 #define NR      16
@@ -19,15 +20,20 @@ INLINE __m256i lanes(int n) {
     return _mm256_loadu_si256((const __m256i *)(mask_src + 8 - n));
 }
 
-/* Epilogue for one vector of C; with msk only the lanes in ml are read and written. */
-INLINE void store_vec(float *c, __m256 acc, bool msk, __m256i ml, float alpha, float beta,
-                      const float *bias, bool relu) {
-    __m256 r = _mm256_mul_ps(acc, _mm256_set1_ps(alpha));
-    if (beta != 0.0f)
-        r = _mm256_fmadd_ps(_mm256_set1_ps(beta),
-                            msk ? _mm256_maskload_ps(c, ml) : _mm256_loadu_ps(c), r);
-    if (bias) r = _mm256_add_ps(r, msk ? _mm256_maskload_ps(bias, ml) : _mm256_loadu_ps(bias));
-    if (relu) r = _mm256_max_ps(r, _mm256_setzero_ps());
+/* Epilogue, chosen once per tile (as in the AVX-512 kernels): plain store,
+ * bias and activation, or everything. */
+enum { EPI_STORE, EPI_BIAS_ACT, EPI_FULL };
+
+/* One vector of C; with msk only the lanes in ml are read and written. bias:
+ * this vector's bias (zeros if none); lo: relu's floor (0) or -inf. */
+INLINE void store_vec(const int MODE, const bool msk, float *c, __m256 r, __m256i ml, __m256 va,
+                      __m256 vb, bool beta_nz, __m256 bias, __m256 lo) {
+    if (MODE == EPI_FULL) {
+        r = _mm256_mul_ps(r, va);
+        if (beta_nz)
+            r = _mm256_fmadd_ps(vb, msk ? _mm256_maskload_ps(c, ml) : _mm256_loadu_ps(c), r);
+    }
+    if (MODE != EPI_STORE) r = _mm256_max_ps(lo, _mm256_add_ps(r, bias));
     if (msk)
         _mm256_maskstore_ps(c, ml, r);
     else
@@ -44,14 +50,24 @@ INLINE void store_vec(float *c, __m256 acc, bool msk, __m256i ml, float alpha, f
             if (NV > 1) c##i##1 = _mm256_fmadd_ps(ai, b1, c##i##1);                                \
         }                                                                                          \
     } while (0)
-#define ROW_STORE(i)                                                                               \
+#define ROW_STORE(MODE, i)                                                                         \
     do {                                                                                           \
         if (MRc > i) {                                                                             \
-            store_vec(c + i * ldc, c##i##0, EDGE && NV == 1, ml, alpha, beta, bias, relu);         \
+            store_vec(MODE, EDGE &&NV == 1, c + i * ldc, c##i##0, ml, va, vb, beta != 0.0f, bias0, \
+                      lo);                                                                         \
             if (NV > 1)                                                                            \
-                store_vec(c + i * ldc + 8, c##i##1, EDGE, ml, alpha, beta, bias ? bias + 8 : NULL, \
-                          relu);                                                                   \
+                store_vec(MODE, EDGE, c + i * ldc + 8, c##i##1, ml, va, vb, beta != 0.0f, bias1,   \
+                          lo);                                                                     \
         }                                                                                          \
+    } while (0)
+#define TILE_STORE(MODE)                                                                           \
+    do {                                                                                           \
+        ROW_STORE(MODE, 0);                                                                        \
+        ROW_STORE(MODE, 1);                                                                        \
+        ROW_STORE(MODE, 2);                                                                        \
+        ROW_STORE(MODE, 3);                                                                        \
+        ROW_STORE(MODE, 4);                                                                        \
+        ROW_STORE(MODE, 5);                                                                        \
     } while (0)
 
 /* C tile (MRc x up to 8*NV) = alpha * a @ b + ... EDGE: the last vector holds
@@ -90,12 +106,23 @@ INLINE void tile(const int MRc, const int NV, const bool EDGE, const bool APACK,
             a0++, a3++;
         b += rsb;
     }
-    ROW_STORE(0);
-    ROW_STORE(1);
-    ROW_STORE(2);
-    ROW_STORE(3);
-    ROW_STORE(4);
-    ROW_STORE(5);
+    const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+    const __m256 lo = relu ? _mm256_setzero_ps() : _mm256_set1_ps(-INFINITY);
+    __m256 bias0 = _mm256_setzero_ps(), bias1 = bias0;
+    if (bias) {
+        if (NV == 1) {
+            bias0 = EDGE ? _mm256_maskload_ps(bias, ml) : _mm256_loadu_ps(bias);
+        } else {
+            bias0 = _mm256_loadu_ps(bias);
+            bias1 = EDGE ? _mm256_maskload_ps(bias + 8, ml) : _mm256_loadu_ps(bias + 8);
+        }
+    }
+    if (alpha != 1.0f || beta != 0.0f)
+        TILE_STORE(EPI_FULL);
+    else if (bias || relu)
+        TILE_STORE(EPI_BIAS_ACT);
+    else
+        TILE_STORE(EPI_STORE);
 }
 
 #define TILE_ARGS kc, a, rsa, b, rsb, ml, c, ldc, alpha, beta, bias, relu

@@ -5,6 +5,7 @@
 
 #if defined(__AVX512F__) && defined(__AVX512VL__) && defined(__FMA__)
 #include <immintrin.h>
+#include <math.h>
 
 #define MR 6
 #define NR 64
@@ -13,14 +14,25 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* Epilogue for one vector of C: alpha, beta, bias, relu; lanes outside m untouched. */
-INLINE void store_vec(float *c, __m512 acc, __mmask16 m, float alpha, float beta, const float *bias,
-                      bool relu) {
-    __m512 r = _mm512_mul_ps(acc, _mm512_set1_ps(alpha));
-    if (beta != 0.0f) r = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, c), r);
-    if (bias) r = _mm512_add_ps(r, _mm512_maskz_loadu_ps(m, bias));
-    if (relu) r = _mm512_max_ps(r, _mm512_setzero_ps());
-    _mm512_mask_storeu_ps(c, m, r);
+/* Epilogue, chosen once per tile: the plain store of the common alpha = 1,
+ * beta = 0 product; bias and activation only; or everything. Per-vector
+ * branches cost a few percent on small products. */
+enum { EPI_STORE, EPI_BIAS_ACT, EPI_FULL };
+
+/* One vector of C. bias: this vector's bias (zeros if none); lo: relu's floor
+ * (0), or -inf for none (max(lo, r) keeps a NaN r). last: masked by ml. */
+INLINE void store_vec(const int MODE, const bool last, float *c, __m512 r, __mmask16 ml, __m512 va,
+                      __m512 vb, bool beta_nz, __m512 bias, __m512 lo) {
+    if (MODE == EPI_FULL) {
+        r = _mm512_mul_ps(r, va);
+        if (beta_nz)
+            r = _mm512_fmadd_ps(vb, last ? _mm512_maskz_loadu_ps(ml, c) : _mm512_loadu_ps(c), r);
+    }
+    if (MODE != EPI_STORE) r = _mm512_max_ps(lo, _mm512_add_ps(r, bias));
+    if (last)
+        _mm512_mask_storeu_ps(c, ml, r);
+    else
+        _mm512_storeu_ps(c, r);
 }
 
 /* Accumulators are named variables, not an array: compilers then keep all 24
@@ -37,17 +49,53 @@ INLINE void store_vec(float *c, __m512 acc, __mmask16 m, float alpha, float beta
             if (NV > 3) c##i##3 = _mm512_fmadd_ps(ai, b3, c##i##3);                                \
         }                                                                                          \
     } while (0)
-#define VEC_STORE(i, v)                                                                            \
+#define VEC_STORE(MODE, i, v)                                                                      \
     if (NV > v)                                                                                    \
-    store_vec(c + i * ldc + 16 * v, c##i##v, NV == v + 1 ? ml : (__mmask16)0xFFFF, alpha, beta,    \
-              bias ? bias + 16 * v : NULL, relu)
-#define ROW_STORE(i)                                                                               \
+    store_vec(MODE, NV == v + 1, c + i * ldc + 16 * v, c##i##v, ml, va, vb, beta != 0.0f, bias##v, \
+              lo)
+#define ROW_STORE(MODE, i)                                                                         \
     do {                                                                                           \
         if (MRc > i) {                                                                             \
-            VEC_STORE(i, 0);                                                                       \
-            VEC_STORE(i, 1);                                                                       \
-            VEC_STORE(i, 2);                                                                       \
-            VEC_STORE(i, 3);                                                                       \
+            VEC_STORE(MODE, i, 0);                                                                 \
+            VEC_STORE(MODE, i, 1);                                                                 \
+            VEC_STORE(MODE, i, 2);                                                                 \
+            VEC_STORE(MODE, i, 3);                                                                 \
+        }                                                                                          \
+    } while (0)
+#define TILE_STORE(MODE)                                                                           \
+    do {                                                                                           \
+        ROW_STORE(MODE, 0);                                                                        \
+        ROW_STORE(MODE, 1);                                                                        \
+        ROW_STORE(MODE, 2);                                                                        \
+        ROW_STORE(MODE, 3);                                                                        \
+        ROW_STORE(MODE, 4);                                                                        \
+        ROW_STORE(MODE, 5);                                                                        \
+    } while (0)
+
+#define K_LOOP(PF)                                                                                 \
+    do {                                                                                           \
+        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; k++) {                                 \
+            __m512 b0, b1 = _mm512_setzero_ps(), b2 = b1, b3 = b1;                                 \
+            b0 = NV == 1 ? _mm512_maskz_loadu_ps(ml, b) : _mm512_loadu_ps(b);                      \
+            if (NV == 2) b1 = _mm512_maskz_loadu_ps(ml, b + 16);                                   \
+            if (NV > 2) b1 = _mm512_loadu_ps(b + 16);                                              \
+            if (NV == 3) b2 = _mm512_maskz_loadu_ps(ml, b + 32);                                   \
+            if (NV > 3) b2 = _mm512_loadu_ps(b + 32);                                              \
+            if (NV == 4) b3 = _mm512_maskz_loadu_ps(ml, b + 48);                                   \
+            if (PF)                                                                                \
+                for (int v = 0; v < NV; v++)                                                       \
+                    _mm_prefetch((const char *)(b + PF_ROWS * rsb + 16 * v), _MM_HINT_T0);         \
+            ROW_FMA(0);                                                                            \
+            ROW_FMA(1);                                                                            \
+            ROW_FMA(2);                                                                            \
+            ROW_FMA(3);                                                                            \
+            ROW_FMA(4);                                                                            \
+            ROW_FMA(5);                                                                            \
+            if (APACK)                                                                             \
+                a += MR;                                                                           \
+            else                                                                                   \
+                a0++, a3++;                                                                        \
+            b += rsb;                                                                              \
         }                                                                                          \
     } while (0)
 
@@ -57,8 +105,8 @@ INLINE void store_vec(float *c, __m512 acc, __mmask16 m, float alpha, float beta
  * forms address rows with constant offsets or (base, rsa, scale 4 / 8), which
  * keeps the loop free of integer spills. */
 INLINE void tile(const int MRc, const int NV, const bool APACK, int64_t kc, const float *a,
-                 int64_t rsa, const float *b, int64_t rsb, __mmask16 ml, float *c, int64_t ldc,
-                 float alpha, float beta, const float *bias, bool relu) {
+                 int64_t rsa, const float *b, int64_t rsb, bool pfb, __mmask16 ml, float *c,
+                 int64_t ldc, float alpha, float beta, const float *bias, bool relu) {
     const float *a0 = a, *a3 = a + 3 * rsa;
     ROW_DECL(0);
     ROW_DECL(1);
@@ -66,56 +114,40 @@ INLINE void tile(const int MRc, const int NV, const bool APACK, int64_t kc, cons
     ROW_DECL(3);
     ROW_DECL(4);
     ROW_DECL(5);
-    /* Pull the C tile toward L1 while the k loop runs; it is needed only at the end. */
-#ifndef NOPFC
-    for (int i = 0; i < MRc; i++)
-        for (int v = 0; v < NV; v++)
-            _mm_prefetch((const char *)(c + i * ldc + 16 * v), _MM_HINT_T0);
-#endif
-#pragma GCC unroll 4
-    for (int64_t k = 0; k < kc; k++) {
-        __m512 b0, b1 = _mm512_setzero_ps(), b2 = b1, b3 = b1;
-        if (NV == 1)
-            b0 = _mm512_maskz_loadu_ps(ml, b);
-        else
-            b0 = _mm512_loadu_ps(b);
-        if (NV == 2)
-            b1 = _mm512_maskz_loadu_ps(ml, b + 16);
-        else if (NV > 2)
-            b1 = _mm512_loadu_ps(b + 16);
-        if (NV == 3)
-            b2 = _mm512_maskz_loadu_ps(ml, b + 32);
-        else if (NV > 3)
-            b2 = _mm512_loadu_ps(b + 32);
-        if (NV == 4) b3 = _mm512_maskz_loadu_ps(ml, b + 48);
-#ifndef NOPFB
-        for (int v = 0; v < NV; v++)
-            _mm_prefetch((const char *)(b + PF_ROWS * rsb + 16 * v), _MM_HINT_T0);
-#endif
-        ROW_FMA(0);
-        ROW_FMA(1);
-        ROW_FMA(2);
-        ROW_FMA(3);
-        ROW_FMA(4);
-        ROW_FMA(5);
-        if (APACK)
-            a += MR;
-        else
-            a0++, a3++;
-        b += rsb;
+    /* With packed B the product is large: B streams from L2 and C from L3 or
+     * memory, and prefetching both pays. Small products sit in L1, where the
+     * prefetches would only take load slots. */
+    if (pfb) {
+        for (int i = 0; i < MRc; i++)
+            for (int v = 0; v < NV; v++)
+                _mm_prefetch((const char *)(c + i * ldc + 16 * v), _MM_HINT_T0);
+        K_LOOP(true);
+    } else {
+        K_LOOP(false);
     }
-    ROW_STORE(0);
-    ROW_STORE(1);
-    ROW_STORE(2);
-    ROW_STORE(3);
-    ROW_STORE(4);
-    ROW_STORE(5);
+    const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    const __m512 lo = relu ? _mm512_setzero_ps() : _mm512_set1_ps(-INFINITY);
+    __m512 bias0 = _mm512_setzero_ps(), bias1 = bias0, bias2 = bias0, bias3 = bias0;
+    if (bias) {
+        bias0 = NV == 1 ? _mm512_maskz_loadu_ps(ml, bias) : _mm512_loadu_ps(bias);
+        if (NV == 2) bias1 = _mm512_maskz_loadu_ps(ml, bias + 16);
+        if (NV > 2) bias1 = _mm512_loadu_ps(bias + 16);
+        if (NV == 3) bias2 = _mm512_maskz_loadu_ps(ml, bias + 32);
+        if (NV > 3) bias2 = _mm512_loadu_ps(bias + 32);
+        if (NV == 4) bias3 = _mm512_maskz_loadu_ps(ml, bias + 48);
+    }
+    if (alpha != 1.0f || beta != 0.0f)
+        TILE_STORE(EPI_FULL);
+    else if (bias || relu)
+        TILE_STORE(EPI_BIAS_ACT);
+    else
+        TILE_STORE(EPI_STORE);
 }
 
-#define TILE_ARGS kc, a, rsa, b, rsb, ml, c, ldc, alpha, beta, bias, relu
+#define TILE_ARGS kc, a, rsa, b, rsb, pfb, ml, c, ldc, alpha, beta, bias, relu
 #define TILE_FN(M_, V_, P_)                                                                        \
     static void tile_##M_##x##V_##P_(int64_t kc, const float *a, int64_t rsa, const float *b,      \
-                                     int64_t rsb, __mmask16 ml, float *c, int64_t ldc,             \
+                                     int64_t rsb, bool pfb, __mmask16 ml, float *c, int64_t ldc,   \
                                      float alpha, float beta, const float *bias, bool relu) {      \
         tile(M_, V_, P_, TILE_ARGS);                                                               \
     }
@@ -125,8 +157,8 @@ INLINE void tile(const int MRc, const int NV, const bool APACK, int64_t kc, cons
 TILE_ALL(0)
 TILE_ALL(1)
 
-typedef void (*tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, __mmask16, float *,
-                        int64_t, float, float, const float *, bool);
+typedef void (*tile_fn)(int64_t, const float *, int64_t, const float *, int64_t, bool, __mmask16,
+                        float *, int64_t, float, float, const float *, bool);
 #define TILE_PTRS(M_, P_)                                                                          \
     { tile_##M_##x1##P_, tile_##M_##x2##P_, tile_##M_##x3##P_, tile_##M_##x4##P_ }
 #define TILE_PTRS_ALL(P_)                                                                          \
@@ -160,9 +192,10 @@ static void block(const lm_sgemm_block *p) {
             int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
             int nv = (nr + 15) / 16;
             __mmask16 ml = (__mmask16)(0xFFFFu >> (16 * nv - nr));
-            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb, ml,
-                                          p->c + ir * p->ldc + jr, p->ldc, p->alpha, p->beta,
-                                          p->bias ? p->bias + jr : NULL, p->relu);
+            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb,
+                                          p->prefetch_b, ml, p->c + ir * p->ldc + jr, p->ldc,
+                                          p->alpha, p->beta, p->bias ? p->bias + jr : NULL,
+                                          p->relu);
         }
         ir += mr;
     }
@@ -236,32 +269,55 @@ static void pack_b(bool tb, int64_t kc, int64_t n, const float *B, int64_t ldb, 
     }
 }
 
+/* 16 k of one packed panel of A^T (96 floats, 6 vectors) from rows s[kk * lda],
+ * kk < 16, each giving h <= 6 floats. Vector v of the output holds rows
+ * 16v/6 .. (16v+15)/6, each gathered into its lanes by a masked load from a
+ * pointer shifted so that lane l reads the row's element l - 6kk + 16v; lanes
+ * outside the mask are not read. Rows past h stay zero. */
+INLINE void pack_at16(const float *s, int64_t lda, unsigned hmask, float *d) {
+#pragma GCC unroll 6
+    for (int v = 0; v < 6; v++) {
+        __m512 o = _mm512_setzero_ps();
+#pragma GCC unroll 4
+        for (int kk = 16 * v / 6; kk <= (16 * v + 15) / 6; kk++) {
+            int lane0 = 6 * kk - 16 * v; /* lane of the row's element 0; may be < 0 */
+            unsigned m = lane0 >= 0 ? hmask << lane0 : hmask >> -lane0;
+            o = _mm512_mask_loadu_ps(o, (__mmask16)(m & 0xFFFF), s + kk * lda - lane0);
+        }
+        _mm512_storeu_ps(d + 16 * v, o);
+    }
+}
+
 static void pack_a(bool ta, int64_t m, int64_t kc, const float *A, int64_t lda, float *dst) {
     const int64_t np = (m + MR - 1) / MR;
     if (ta) {
-        /* op(A)(i, k) = A[k * lda + i]: each row k of A is read once, in order,
-         * and cut into the panels' 6-float chunks. A 16-float store overruns its
-         * chunk, but the next k of the same panel overwrites the excess; only
-         * the last 3 k of a panel, whose excess would reach the next panel, are
-         * stored masked (masked stores are slow). */
-        for (int64_t k = 0; k < kc; k++) {
-            const float *s = A + k * lda;
-            /* Rows are short and far apart, too short for the hardware
-             * prefetcher to follow: fetch a few rows ahead. */
-            if (k + PF_ROWS < kc)
-                for (int64_t i = 0; i < m + 15; i += 16)
-                    _mm_prefetch((const char *)(s + PF_ROWS * lda + (i < m ? i : m - 1)),
-                                 _MM_HINT_T0);
+        /* op(A)(i, k) = A[k * lda + i]: blocks of 16 rows of A, read once and
+         * assembled in registers into whole vectors of each panel. */
+        int64_t k0 = 0;
+        for (; k0 + 16 <= kc; k0 += 16) {
+            const float *s = A + k0 * lda;
+            /* Rows are short and far apart, too short for the hardware prefetcher
+             * to follow: fetch the next block's while this one is packed. */
+            if (k0 + 32 <= kc)
+                for (int kk = 16; kk < 32; kk++)
+                    for (int64_t i = 0; i < m + 15; i += 16)
+                        _mm_prefetch((const char *)(s + kk * lda + (i < m ? i : m - 1)),
+                                     _MM_HINT_T0);
             for (int64_t p = 0; p < np; p++) {
                 int64_t h = m - p * MR < MR ? m - p * MR : MR;
-                __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << h) - 1), s + p * MR);
-                float *d = dst + p * MR * kc + k * MR;
-                if (k + 3 <= kc)
-                    _mm512_storeu_ps(d, v);
+                float *d = dst + p * MR * kc + k0 * MR;
+                if (h == MR)
+                    pack_at16(s + p * MR, lda, 0x3F, d);
                 else
-                    _mm512_mask_storeu_ps(d, 0x3F, v);
+                    pack_at16(s + p * MR, lda, (1u << h) - 1, d);
             }
         }
+        for (; k0 < kc; k0++)
+            for (int64_t p = 0; p < np; p++) {
+                int64_t h = m - p * MR < MR ? m - p * MR : MR;
+                __m512 v = _mm512_maskz_loadu_ps((__mmask16)((1u << h) - 1), A + k0 * lda + p * MR);
+                _mm512_mask_storeu_ps(dst + p * MR * kc + k0 * MR, 0x3F, v);
+            }
         return;
     }
     for (int64_t p = 0; p < np; p++, dst += MR * kc) {

@@ -18,6 +18,7 @@ typedef struct lm_sgemm_block {
     int64_t rsa, csa, psa;
     const float *b;
     int64_t rsb, psb;
+    bool prefetch_b; /* b streams from L2 (packed block): prefetch it in software */
     float *c;
     int64_t ldc;
     float alpha, beta; /* beta == 0: C is not read */

@@ -5,6 +5,7 @@
  * written straight into one flat vector, and the metric states. */
 #include "core/tensor_impl.h"
 #include "nn/train.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -109,18 +110,18 @@ lm_status lm_compile_(lm_model *m, lm_compile_opts o) {
     lm_train *t = train_state(m);
     if (!t) {
         lm_optimizer_free(o.optimizer);
-        return lm_model_fail(m, LM_ERR_OOM, "compile: out of memory");
+        return lm_fail(m->ctx, LM_ERR_OOM, "compile: out of memory");
     }
     lm_train_reset(m);
     if (o.optimizer != t->opt) lm_optimizer_free(t->opt);
     t->opt = o.optimizer ? o.optimizer : lm_rmsprop();
-    if (!t->opt) return lm_model_fail(m, LM_ERR_OOM, "compile: out of memory");
+    if (!t->opt) return lm_fail(m->ctx, LM_ERR_OOM, "compile: out of memory");
     if (m->err) return m->err;
     for (int i = 0; i < LM_MAX_IO; i++) {
         lm_loss l = o.losses ? o.losses[i < m->n_outputs ? i : 0] : o.loss;
         if (o.losses && i >= m->n_outputs) l = LM_LOSS_NONE;
         if ((int)l < 0 || l >= LM_LOSS_COUNT)
-            return lm_model_fail(m, LM_ERR_ARG, "compile: unknown loss %d", (int)l);
+            return lm_fail(m->ctx, LM_ERR_ARG, "compile: unknown loss %d", (int)l);
         t->loss[i] = l;
         t->loss_weight[i] = o.loss_weights && i < m->n_outputs ? o.loss_weights[i] : 1.0;
     }
@@ -131,9 +132,9 @@ lm_status lm_compile_(lm_model *m, lm_compile_opts o) {
     t->n_metric_kinds = 0;
     for (int i = 0; o.metrics && o.metrics[i] != LM_METRIC_NONE; i++) {
         if (o.metrics[i] < 0 || o.metrics[i] >= LM_METRIC_COUNT)
-            return lm_model_fail(m, LM_ERR_ARG, "compile: unknown metric %d", (int)o.metrics[i]);
+            return lm_fail(m->ctx, LM_ERR_ARG, "compile: unknown metric %d", (int)o.metrics[i]);
         if (t->n_metric_kinds == LM_MAX_METRICS)
-            return lm_model_fail(m, LM_ERR_ARG, "compile: at most %d metrics", LM_MAX_METRICS);
+            return lm_fail(m->ctx, LM_ERR_ARG, "compile: at most %d metrics", LM_MAX_METRICS);
         t->metric_kinds[t->n_metric_kinds++] = o.metrics[i];
     }
     t->compiled = true;
@@ -172,10 +173,10 @@ static bool is_sparse(lm_loss l) {
 lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     lm_train *t = m->train;
     if (!t || !t->compiled)
-        return lm_model_fail(m, LM_ERR_STATE, "%s: call lm_compile before fit or evaluate", m->name);
+        return lm_fail(m->ctx, LM_ERR_STATE, "%s: call lm_compile before fit or evaluate", m->name);
     if (m->err) return m->err;
     if (n_y != m->n_outputs)
-        return lm_model_fail(m, LM_ERR_ARG, "%s: the model has %d outputs, %d label arrays given",
+        return lm_fail(m->ctx, LM_ERR_ARG, "%s: the model has %d outputs, %d label arrays given",
                              m->name, m->n_outputs, n_y);
     if (t->ready) {
         bool same = true;
@@ -187,7 +188,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     bool any_loss = false;
     for (int i = 0; i < n_y; i++) any_loss = any_loss || t->loss[i] != LM_LOSS_NONE;
     if (!any_loss)
-        return lm_model_fail(m, LM_ERR_STATE, "%s: compile was given no loss", m->name);
+        return lm_fail(m->ctx, LM_ERR_STATE, "%s: compile was given no loss", m->name);
 
     lm_graph *g = m->g;
     lm_node *total = NULL;
@@ -217,13 +218,21 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
         if (t->loss_weight[i] != 1.0) li = lm_op_scale(g, li, (float)t->loss_weight[i], 0);
         total = total ? lm_op_add(g, total, li) : li;
     }
-    if (lm_graph_status(g)) return lm_model_fail(m, lm_graph_status(g), "%s", lm_graph_error(g));
+    if (lm_graph_status(g)) {
+        /* A loss that does not fit the labels poisons only this graph: report
+         * it and rebuild the model's graph so the model stays usable. */
+        lm_status gs = lm_graph_status(g);
+        char msg[1024];
+        snprintf(msg, sizeof msg, "%s", lm_graph_error(g));
+        lm_model_rebuild(m);
+        return lm_fail(m->ctx, gs, "%s", msg);
+    }
 
     /* Regularisation: weight penalties and activity penalties. */
     lm_weight **all = NULL;
     size_t nw = (size_t)(unsigned)lm_model_weights(m, NULL, 0);
     if (nw && !(all = malloc(nw * sizeof *all)))
-        return lm_model_fail(m, LM_ERR_OOM, "out of memory");
+        return lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
     lm_model_weights(m, all, (int)nw);
     /* Keras regularises trainable weights only (Layer._get_regularization_losses). */
     for (size_t i = 0; i < nw; i++)
@@ -237,7 +246,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     t->train_w = malloc((nw ? nw : 1) * sizeof *t->train_w);
     if (!t->train_w) {
         free(all);
-        return lm_model_fail(m, LM_ERR_OOM, "out of memory");
+        return lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
     }
     t->n_train = 0;
     t->n_params = 0;
@@ -255,7 +264,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     t->flat_g = lm_aalloc((size_t)t->n_params * sizeof(float));
     lm_status st = LM_OK;
     if (!vars || !outs || !sizes || !t->flat_p || !t->flat_g) {
-        st = lm_model_fail(m, LM_ERR_OOM, "out of memory preparing training");
+        st = lm_fail(m->ctx, LM_ERR_OOM, "out of memory preparing training");
         goto done;
     }
     for (int i = 0; i < t->n_train; i++) {
@@ -263,7 +272,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
         sizes[i] = lm_tensor_numel(t->train_w[i]->value);
     }
     if ((st = lm_grad(g, total, t->n_train, vars, outs + 1 + m->n_outputs))) {
-        st = lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+        st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
         goto done;
     }
     /* Sessions: [loss, outputs..., gradients...] for training, [loss, outputs...] to evaluate. */
@@ -277,7 +286,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     t->s_train = lm_session_new(g, 1 + m->n_outputs + t->n_train, outs);
     t->s_eval = lm_session_new(g, 1 + m->n_outputs, outs);
     if (!t->s_train || !t->s_eval) {
-        st = lm_model_fail(m, LM_ERR_STATE, "%s", lm_ctx_error(m->ctx));
+        st = lm_fail(m->ctx, LM_ERR_STATE, "%s", lm_ctx_error(m->ctx));
         goto done;
     }
     lm_session_set_training(t->s_train, true);
@@ -289,7 +298,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     }
     if (!st) st = lm_optimizer_build(t->opt, m->ctx, t->n_train, sizes);
     if (st) {
-        st = lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+        st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
         goto done;
     }
 
@@ -306,7 +315,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
         for (int k = 0; k < t->n_metric_kinds; k++) {
             lm_metric_state *ms = lm_metric_state_new(t->metric_kinds[k], &mc, m->ctx);
             if (!ms) {
-                st = lm_model_fail(m, LM_ERR_ARG, "compile: %s", lm_ctx_error(m->ctx));
+                st = lm_fail(m->ctx, LM_ERR_ARG, "compile: %s", lm_ctx_error(m->ctx));
                 goto done;
             }
             t->ms[i][t->n_metrics[i]++] = ms;
@@ -329,7 +338,7 @@ done:
 
 lm_session *lm_train_predict_session(lm_model *m) {
     if (!m->train && !train_state(m)) {
-        lm_model_fail(m, LM_ERR_OOM, "out of memory");
+        lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
         return NULL;
     }
     lm_train *t = m->train;
@@ -337,7 +346,7 @@ lm_session *lm_train_predict_session(lm_model *m) {
     lm_node *outs[LM_MAX_IO];
     for (int i = 0; i < m->n_outputs; i++) outs[i] = m->outputs[i]->node;
     t->s_pred = lm_session_new(m->g, m->n_outputs, outs);
-    if (!t->s_pred) lm_model_fail(m, LM_ERR_STATE, "%s", lm_ctx_error(m->ctx));
+    if (!t->s_pred) lm_fail(m->ctx, LM_ERR_STATE, "%s", lm_ctx_error(m->ctx));
     return t->s_pred;
 }
 

@@ -54,17 +54,17 @@ static lm_tensor *as_dtype(lm_tensor *t, lm_dtype dt, bool *own) {
 
 static lm_status check_inputs(lm_model *m, const char *fn, int n_x, lm_tensor *const *x) {
     if (n_x != m->n_inputs)
-        return lm_model_fail(m, LM_ERR_ARG, "%s: %s has %d inputs, %d arrays given", fn, m->name,
+        return lm_fail(m->ctx, LM_ERR_ARG, "%s: %s has %d inputs, %d arrays given", fn, m->name,
                              m->n_inputs, n_x);
     for (int i = 0; i < n_x; i++) {
-        if (!x[i]) return lm_model_fail(m, LM_ERR_ARG, "%s: input array %d is NULL", fn, i);
+        if (!x[i]) return lm_fail(m->ctx, LM_ERR_ARG, "%s: input array %d is NULL", fn, i);
         lm_shape want = m->inputs[i]->shape, got = lm_tensor_shape(x[i]);
         bool ok = want.ndim == got.ndim;
         for (int d = 1; ok && d < want.ndim; d++)
             ok = want.dims[d] < 0 || want.dims[d] == got.dims[d];
         if (!ok) {
             char a[96], b[96];
-            return lm_model_fail(m, LM_ERR_SHAPE,
+            return lm_fail(m->ctx, LM_ERR_SHAPE,
                                  "%s: input %s of %s expects data of shape %s, got %s", fn,
                                  m->inputs[i]->name, m->name, lm_shape_str(want, a, sizeof a),
                                  lm_shape_str(got, b, sizeof b));
@@ -78,27 +78,27 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
                               int n_y, lm_tensor *const *y, lm_tensor *sample_weight,
                               const double *class_weight, int n_class_weight) {
     memset(d, 0, sizeof *d);
-    if (n_x < 1 || !x || !x[0]) return lm_model_fail(m, LM_ERR_ARG, "%s: x is NULL", fn);
+    if (n_x < 1 || !x || !x[0]) return lm_fail(m->ctx, LM_ERR_ARG, "%s: x is NULL", fn);
     lm_shape xs[LM_MAX_IO];
     for (int i = 0; i < n_x && i < LM_MAX_IO; i++) {
-        if (!x[i]) return lm_model_fail(m, LM_ERR_ARG, "%s: input array %d is NULL", fn, i);
+        if (!x[i]) return lm_fail(m->ctx, LM_ERR_ARG, "%s: input array %d is NULL", fn, i);
         xs[i] = lm_tensor_shape(x[i]);
         if (xs[i].ndim < 1)
-            return lm_model_fail(m, LM_ERR_SHAPE, "%s: input data needs a sample axis", fn);
+            return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: input data needs a sample axis", fn);
     }
     lm_status st = lm_model_ensure_built(m, n_x, xs);
     if (st) return st;
     if ((st = check_inputs(m, fn, n_x, x))) return st;
     d->n = lm_tensor_dim(x[0], 0);
-    if (d->n == 0) return lm_model_fail(m, LM_ERR_ARG, "%s: the dataset is empty (0 samples)", fn);
+    if (d->n == 0) return lm_fail(m->ctx, LM_ERR_ARG, "%s: the dataset is empty (0 samples)", fn);
     for (int i = 1; i < n_x; i++)
         if (lm_tensor_dim(x[i], 0) != d->n)
-            return lm_model_fail(m, LM_ERR_SHAPE, "%s: input arrays have %lld and %lld samples", fn,
+            return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: input arrays have %lld and %lld samples", fn,
                                  (long long)d->n, (long long)lm_tensor_dim(x[i], 0));
     for (int i = 0; i < n_y; i++) {
-        if (!y || !y[i]) return lm_model_fail(m, LM_ERR_ARG, "%s: label array %d is NULL", fn, i);
+        if (!y || !y[i]) return lm_fail(m->ctx, LM_ERR_ARG, "%s: label array %d is NULL", fn, i);
         if (lm_tensor_ndim(y[i]) < 1 || lm_tensor_dim(y[i], 0) != d->n)
-            return lm_model_fail(m, LM_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn,
+            return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn,
                                  (long long)d->n, (long long)lm_tensor_dim(y[i], 0));
     }
     d->n_x = n_x;
@@ -109,7 +109,7 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
         if (!(d->y[i] = as_dtype(y[i], m->train->y_dt[i], &d->own_y[i]))) goto oom;
     if (sample_weight || class_weight) {
         if (sample_weight && (lm_tensor_numel(sample_weight) != d->n))
-            return lm_model_fail(m, LM_ERR_SHAPE, "%s: sample_weight has %lld values for %lld samples",
+            return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: sample_weight has %lld values for %lld samples",
                                  fn, (long long)lm_tensor_numel(sample_weight), (long long)d->n);
         if (!(d->sw = malloc((size_t)d->n * sizeof *d->sw))) goto oom;
         for (int64_t i = 0; i < d->n; i++)
@@ -125,7 +125,7 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
                     for (int64_t k = 1; k < per; k++)
                         if (lm_tensor_get(yt, i * per + k) > lm_tensor_get(yt, i * per + cls)) cls = k;
                 if (cls < 0 || cls >= n_class_weight)
-                    return lm_model_fail(m, LM_ERR_ARG, "%s: class %lld has no class_weight entry",
+                    return lm_fail(m->ctx, LM_ERR_ARG, "%s: class %lld has no class_weight entry",
                                          fn, (long long)cls);
                 d->sw[i] *= (float)class_weight[cls];
             }
@@ -135,7 +135,7 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
     for (int64_t i = 0; i < d->n; i++) d->index[i] = i;
     return LM_OK;
 oom:
-    return lm_model_fail(m, LM_ERR_OOM, "%s: out of memory converting the data", fn);
+    return lm_fail(m->ctx, LM_ERR_OOM, "%s: out of memory converting the data", fn);
 }
 
 static lm_status staging_init(lm_model *m, staging *s, const dataset *d, int64_t batch) {
@@ -157,7 +157,7 @@ static lm_status staging_init(lm_model *m, staging *s, const dataset *d, int64_t
     return LM_OK;
 oom:
     staging_free(s);
-    return lm_model_fail(m, LM_ERR_OOM, "out of memory for batch buffers");
+    return lm_fail(m->ctx, LM_ERR_OOM, "out of memory for batch buffers");
 }
 
 /* Copies rows index[start .. start+n) into the staging tensors. */
@@ -194,10 +194,10 @@ static lm_status feed(lm_model *m, lm_session *sess, staging *s, int64_t n, lm_t
             v = views[k];
             k++;
         }
-        if (!v) return lm_model_fail(m, LM_ERR_OOM, "out of memory");
+        if (!v) return lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
         st = lm_session_feed(sess, ph, v);
     }
-    return st ? lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx)) : LM_OK;
+    return st ? lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx)) : LM_OK;
 }
 
 static void free_views(lm_tensor **views, int n) {
@@ -262,7 +262,7 @@ static lm_status eval_loop(lm_model *m, dataset *d, int64_t batch, int verbose,
         gather(d, &s, b * batch, n);
         if ((st = feed(m, t->s_eval, &s, n, views, true))) break;
         if ((st = lm_session_run(t->s_eval))) {
-            st = lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+            st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
             break;
         }
         sum += lm_tensor_get(lm_session_output(t->s_eval, 0), 0) * (double)n;
@@ -288,9 +288,9 @@ static lm_status eval_loop(lm_model *m, dataset *d, int64_t batch, int verbose,
 static lm_status train_step(lm_model *m) {
     lm_train *t = m->train;
     lm_status st = lm_session_run(t->s_train);
-    if (st) return lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+    if (st) return lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
     st = lm_optimizer_step(t->opt, t->flat_p, t->flat_g, lm_ctx_threads(m->ctx));
-    if (st) return lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+    if (st) return lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
     return LM_OK;
 }
 
@@ -310,14 +310,14 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     if (!m) return NULL;
     if (m->err) return NULL;
     if (!m->train || !m->train->compiled) {
-        lm_model_fail(m, LM_ERR_STATE, "fit: %s must be compiled first (call lm_compile)", m->name);
+        lm_fail(m->ctx, LM_ERR_STATE, "fit: %s must be compiled first (call lm_compile)", m->name);
         return NULL;
     }
     int epochs = o.epochs > 0 ? o.epochs : 1;
     int64_t batch = o.batch_size > 0 ? o.batch_size : 32;
     int verbose = o.verbose == 0 ? 1 : o.verbose < 0 ? 0 : o.verbose;
     if (o.validation_split < 0 || o.validation_split >= 1) {
-        lm_model_fail(m, LM_ERR_ARG, "fit: validation_split %g is outside [0, 1)", o.validation_split);
+        lm_fail(m->ctx, LM_ERR_ARG, "fit: validation_split %g is outside [0, 1)", o.validation_split);
         return NULL;
     }
     if (x && x[0] && lm_tensor_ndim(x[0]) >= 1) {
@@ -327,7 +327,7 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
         if (lm_model_ensure_built(m, n_x, xs)) return NULL;
     }
     if (!y || n_y < 1 || !y[0]) {
-        lm_model_fail(m, LM_ERR_ARG, "fit: y is NULL");
+        lm_fail(m->ctx, LM_ERR_ARG, "fit: y is NULL");
         return NULL;
     }
     if (lm_train_prepare(m, n_y, (const lm_tensor *const *)y)) return NULL;
@@ -347,7 +347,7 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     } else if (o.validation_split > 0) {
         n_train = (int64_t)floor((double)all.n * (1.0 - o.validation_split));
         if (n_train < 1 || n_train >= all.n) {
-            lm_model_fail(m, LM_ERR_ARG, "fit: validation_split %g leaves %lld training samples",
+            lm_fail(m->ctx, LM_ERR_ARG, "fit: validation_split %g leaves %lld training samples",
                           o.validation_split, (long long)n_train);
             goto fail_data;
         }
@@ -357,7 +357,7 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
         val.n = all.n - n_train;
         val.index = malloc((size_t)val.n * sizeof *val.index);
         if (!val.index) {
-            lm_model_fail(m, LM_ERR_OOM, "out of memory");
+            lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
             goto fail_data;
         }
         for (int64_t i = 0; i < val.n; i++) val.index[i] = n_train + i;
@@ -369,7 +369,7 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     if (staging_init(m, &s, &all, batch)) goto fail_data;
     lm_history *h = lm_history_new();
     if (!h) {
-        lm_model_fail(m, LM_ERR_OOM, "out of memory");
+        lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
         staging_free(&s);
         goto fail_data;
     }
@@ -393,7 +393,7 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     /* A callback that cannot start (invalid options, an unreadable backup
      * or CSV file) fails the fit before any training, as Keras raises. */
     for (int ci = 0; cbs && cbs[ci] && !st; ci++)
-        if (cbs[ci]->err) st = lm_model_fail(m, cbs[ci]->err, "%s", lm_ctx_error(m->ctx));
+        if (cbs[ci]->err) st = lm_fail(m->ctx, cbs[ci]->err, "%s", lm_ctx_error(m->ctx));
     for (int e = first; e < epochs && !st && !m->stop_training; e++) {
         lm_logs_clear(&logs);
         FOR_CALLBACKS(cbs, on_epoch_begin, m, e, &logs);
@@ -437,12 +437,12 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
          * come after them, so their messages print between bar and line. */
         if (!st) {
             FOR_CALLBACKS(cbs, on_epoch_end, m, e, &logs);
-            if (lm_history_append(h, e, &logs)) st = lm_model_fail(m, LM_ERR_OOM, "out of memory");
+            if (lm_history_append(h, e, &logs)) st = lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
             if (pb) lm_progbar_update(pb, steps, &logs, true);
         }
         lm_progbar_free(pb);
         for (int ci = 0; cbs && cbs[ci] && !st; ci++)
-            if (cbs[ci]->err) st = lm_model_fail(m, cbs[ci]->err, "%s", lm_ctx_error(m->ctx));
+            if (cbs[ci]->err) st = lm_fail(m->ctx, cbs[ci]->err, "%s", lm_ctx_error(m->ctx));
     }
     if (!st) FOR_CALLBACKS(cbs, on_train_end, m, &logs);
     staging_free(&s);
@@ -467,7 +467,7 @@ int lm_evaluate_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_ten
                       double *out, int max, lm_eval_opts o) {
     if (!m || m->err) return -1;
     if (!m->train || !m->train->compiled) {
-        lm_model_fail(m, LM_ERR_STATE, "evaluate: %s must be compiled first", m->name);
+        lm_fail(m->ctx, LM_ERR_STATE, "evaluate: %s must be compiled first", m->name);
         return -1;
     }
     if (x && x[0] && lm_tensor_ndim(x[0]) >= 1) {
@@ -477,7 +477,7 @@ int lm_evaluate_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_ten
         if (lm_model_ensure_built(m, n_x, xs)) return -1;
     }
     if (!y || n_y < 1 || !y[0]) {
-        lm_model_fail(m, LM_ERR_ARG, "evaluate: y is NULL");
+        lm_fail(m->ctx, LM_ERR_ARG, "evaluate: y is NULL");
         return -1;
     }
     if (lm_train_prepare(m, n_y, (const lm_tensor *const *)y)) return -1;
@@ -523,7 +523,7 @@ int lm_predict_multi(lm_model *m, int n_x, lm_tensor *const *x, int max_out, lm_
         lm_shape sh = m->outputs[i]->shape;
         sh.dims[0] = d.n;
         if (!(res[i] = lm_tensor_new(m->ctx, LM_F32, sh)))
-            st = lm_model_fail(m, LM_ERR_OOM, "predict: out of memory for the outputs");
+            st = lm_fail(m->ctx, LM_ERR_OOM, "predict: out of memory for the outputs");
     }
     lm_tensor *views[2 * LM_MAX_IO + 1] = {NULL};
     int64_t steps = (d.n + batch - 1) / batch;
@@ -537,7 +537,7 @@ int lm_predict_multi(lm_model *m, int n_x, lm_tensor *const *x, int max_out, lm_
         gather(&d, &s, b * batch, n);
         if ((st = feed(m, sess, &s, n, views, false))) break;
         if ((st = lm_session_run(sess))) {
-            st = lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+            st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
             break;
         }
         for (int i = 0; i < m->n_outputs; i++) {
@@ -574,7 +574,7 @@ static int on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sw, doub
                     bool train) {
     if (!m || m->err) return -1;
     if (!m->train || !m->train->compiled) {
-        lm_model_fail(m, LM_ERR_STATE, "%s_on_batch: %s must be compiled first",
+        lm_fail(m->ctx, LM_ERR_STATE, "%s_on_batch: %s must be compiled first",
                       train ? "train" : "test", m->name);
         return -1;
     }
@@ -583,7 +583,7 @@ static int on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sw, doub
         if (lm_model_ensure_built(m, 1, &xs)) return -1;
     }
     if (!y) {
-        lm_model_fail(m, LM_ERR_ARG, "on_batch: y is NULL");
+        lm_fail(m->ctx, LM_ERR_ARG, "on_batch: y is NULL");
         return -1;
     }
     if (lm_train_prepare(m, 1, (const lm_tensor *const *)&y)) return -1;
@@ -604,7 +604,7 @@ static int on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sw, doub
     lm_status st = feed(m, sess, &s, d.n, views, true);
     if (!st) {
         if (train) st = train_step(m);
-        else if ((st = lm_session_run(sess))) st = lm_model_fail(m, st, "%s", lm_ctx_error(m->ctx));
+        else if ((st = lm_session_run(sess))) st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
     }
     int n = -1;
     if (!st) {

@@ -59,6 +59,19 @@ int lm_layer_add_weight(lm_layer *l, const char *name, lm_shape shape, lm_initia
         lm_fail(l->ctx, LM_ERR_ARG, "%s: too many weights", l->name);
         return -1;
     }
+    lm_model *m = l->model;
+    if (m && m->limit_params) { /* a model read from a file: see lm_model.param_budget */
+        int64_t n = 1;
+        for (int i = 0; i < shape.ndim && n <= m->param_budget; i++)
+            n = shape.dims[i] > 0 && n <= INT64_MAX / shape.dims[i] ? n * shape.dims[i] : INT64_MAX;
+        if (n > m->param_budget) {
+            char b[96];
+            lm_fail(l->ctx, LM_ERR_ARG, "%s: weight %s of shape %s is larger than the model's file allows",
+                    l->name, name, lm_shape_str(shape, b, sizeof b));
+            return -1;
+        }
+        m->param_budget -= n;
+    }
     lm_tensor *t = lm_tensor_new(l->ctx, LM_F32, shape);
     if (!t) return -1;
     if (init.kind == LM_INIT_DEFAULT) init.kind = dflt;

@@ -8,6 +8,8 @@
 #include "lamina/callbacks.h"
 #include "lamina/model.h"
 
+struct cJSON; /* <cjson/cJSON.h>, for the layers' get_config hooks */
+
 #define LM_MAX_WEIGHTS 12
 #define LM_MAX_IO 8
 
@@ -35,6 +37,11 @@ typedef struct lm_layer_vt {
     /* call builds different ops for a frozen layer (BatchNormalization), so
      * lm_layer_set_trainable rebuilds the model's graph. */
     bool call_reads_trainable;
+    /* Adds the layer's own keys to its Keras config (Keras's get_config),
+     * after the base keys name, trainable and dtype; helpers in
+     * io/keras_config.h. NULL: the layer has no keys of its own. The
+     * reverse, config to layer, is the table in io/keras_config_layers.c. */
+    lm_status (*get_config)(const lm_layer *l, struct cJSON *config);
 } lm_layer_vt;
 
 struct lm_layer {
@@ -118,6 +125,11 @@ struct lm_model {
     lm_train *train;
     bool stop_training;
     bool built; /* graph holds every call */
+    /* While a model is built from a file's config (limit_params): the weight
+     * elements its layers may still create (lm_layer_add_weight refuses
+     * more), so that a crafted config cannot ask for unbounded memory. */
+    bool limit_params;
+    int64_t param_budget;
 };
 
 /* Records the first model error (sticky) and also the context's message. */

@@ -136,7 +136,7 @@ const lm_op_def lm_opdef_gru = {.name = "gru",
 
 /* ---- backward: inputs (x, kernel, recurrent, forward, d packed) ----
  * workspace: dGx (N, T, 3H), the gradients of x_; dGr (N, T, 3H), those of m
- * (reset_after) or, reset before, dU (N, H) for r h; XH (N, T, F + H) by
+ * (reset_after) or, reset before, dU (N, H) for r h; XH (N, T, F + H + 1) by
  * input step; R^T (3H, H). The dh0 piece of the output carries dh between
  * steps. */
 
@@ -159,9 +159,8 @@ static void gru_dmix(const float *restrict z, const float *restrict hh, const fl
 
 static void gru_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, const gru_aux *a,
                          const float *XH, const float *RT, float *dGx, float *dGr, float *dhc,
-                         int gnt) {
+                         const float *dseq, int gnt) {
     const int64_t T = d->T, H = d->H, G = d->G, W = rnn_xh_width(d), m = n1 - n0;
-    const float *dseq = lm_f(&c->in[4]);
     const bool back = c->p->rnn.go_backwards, after = c->p->rnn.reset_after;
     const int act = c->p->rnn.activation, ract = c->p->rnn.recurrent_activation;
     const rnn_vec *vf = rnn_vec_for(c->env->isa);
@@ -173,9 +172,11 @@ static void gru_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1,
         for (int64_t n = n0; n < n1; n++) {
             const int64_t row = n * T + t;
             const float *z = a->gates + row * G, *hp = XH + row * W + d->F;
-            const float *ds = dseq + (n * T + s) * H;
             float *dh = dhc + n * H, *dx = dGx + row * G;
-            for (int64_t j = 0; j < H; j++) dh[j] += ds[j];
+            if (dseq) {
+                const float *ds = dseq + (n * T + s) * H;
+                for (int64_t j = 0; j < H; j++) dh[j] += ds[j];
+            }
             gru_dmix(z, z + 2 * H, hp, dh, dx, dx + 2 * H, H);
             vf->act_grad(act, dx + 2 * H, z + 2 * H, H); /* d(pre-activation of hh) */
             if (after) {
@@ -247,15 +248,15 @@ static lm_status k_gru_grad(lm_kcall *c) {
     gru_aux a = gru_aux_at(c->in_aux[3], &d);
     float *dGx = c->ws, *dGr = dGx + NT * G, *XH = dGr + (after ? NT * G : d.N * H);
     float *RT = XH + NT * rnn_xh_width(&d), *dhc = out + off[RNN_G_H0];
-    const float *dlast = lm_f(&c->in[4]) + NT * H;
+    rnn_dy dy = rnn_dy_of(c, &d);
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t n0, n1;
         rnn_my_rows(d.N, &n0, &n1);
-        if (n1 > n0) memcpy(dhc + n0 * H, dlast + n0 * H, (size_t)((n1 - n0) * H) * sizeof *dhc);
+        rnn_copy_or_zero(dhc + n0 * H, dy.h ? dy.h + n0 * H : NULL, (n1 - n0) * H);
         rnn_bwd_prepare(c, &d, a.h0, XH, RT, n0, n1);
-        gru_bwd_rows(c, &d, n0, n1, &a, XH, RT, dGx, dGr, dhc, gnt);
+        gru_bwd_rows(c, &d, n0, n1, &a, XH, RT, dGx, dGr, dhc, dy.seq, gnt);
         rnn_bwd_finish(c, &d, dGx, after ? dGr : NULL, XH, c->p->depth, out, off, n0, n1, gnt);
         if (!after) gru_dr_before(c, &d, &a, XH, dGx, out + off[RNN_G_RECURRENT], gnt);
     }

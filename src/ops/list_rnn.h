@@ -1,7 +1,8 @@
 /* Recurrent layers over a whole sequence (src/ops/rnn.c, src/ops/lstm.c,
  * src/ops/gru.c). The fused ops output a packed tensor (sequence and final
  * states) that rnn_sequence / rnn_state take apart; their backward helpers
- * return one packed gradient that rnn_param_grad takes apart. */
+ * return one packed gradient that rnn_param_grad (and rnn_input_grad, a view
+ * of its first piece) take apart. */
 LM_OPDEF(SIMPLE_RNN, simple_rnn)
 LM_OPDEF(LSTM, lstm)
 LM_OPDEF(GRU, gru)
@@ -12,3 +13,4 @@ LM_OPDEF(SIMPLE_RNN_GRAD, simple_rnn_grad)
 LM_OPDEF(LSTM_GRAD, lstm_grad)
 LM_OPDEF(GRU_GRAD, gru_grad)
 LM_OPDEF(RNN_PARAM_GRAD, rnn_param_grad)
+LM_OPDEF(RNN_INPUT_GRAD, rnn_input_grad)

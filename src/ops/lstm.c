@@ -93,19 +93,20 @@ const lm_op_def lm_opdef_lstm = {.name = "lstm",
                                  .grad = grad_lstm};
 
 /* ---- backward: inputs (x, kernel, recurrent, forward, d packed) ----
- * workspace: dG (N, T, 4H) gate pre-activation gradients and XH (N, T, F + H)
- * by input step, R^T (4H, H). The dh0 and dc0 pieces of the output carry dh
- * and dc between steps. */
+ * workspace: dG (N, T, 4H) gate pre-activation gradients and XH (N, T, F + H
+ * + 1) by input step, R^T (4H, H), a zero row (H) for a zero sequence
+ * gradient. The dh0 and dc0 pieces of the output carry dh and dc between
+ * steps. */
 
 static size_t ws_lstm_grad(const lm_kcall *c) {
     rnn_dims d = rnn_dims_of(c);
-    return (size_t)(d.N * d.T * (d.G + rnn_xh_width(&d)) + d.G * d.H) * sizeof(float);
+    return (size_t)(d.N * d.T * (d.G + rnn_xh_width(&d)) + d.G * d.H + d.H) * sizeof(float);
 }
 
 static void lstm_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, const lstm_aux *a,
-                          float *dG, float *dhc, float *dcc, const float *RT, int gnt) {
+                          float *dG, float *dhc, float *dcc, const float *RT, const float *dseq,
+                          const float *zrow, int gnt) {
     const int64_t T = d->T, H = d->H, G = d->G, m = n1 - n0;
-    const float *dseq = lm_f(&c->in[4]);
     const bool back = c->p->rnn.go_backwards;
     const int act = c->p->rnn.activation, ract = c->p->rnn.recurrent_activation;
     const rnn_vec *vf = rnn_vec_for(c->env->isa);
@@ -116,8 +117,8 @@ static void lstm_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1
         for (int64_t n = n0; n < n1; n++) {
             const float *cp = s ? a->cs + (n * T + s - 1) * H : a->c0 + n * H;
             vf->lstm_bwd_row(act, ract, a->gates + (n * T + t) * G, cp, a->acs + (n * T + s) * H,
-                             dseq + (n * T + s) * H, dhc + n * H, dcc + n * H, dG + (n * T + t) * G,
-                             H);
+                             dseq ? dseq + (n * T + s) * H : zrow, dhc + n * H, dcc + n * H,
+                             dG + (n * T + t) * G, H);
         }
         if (s || want_h0) /* dh0 only for an h0 input */
             lm_sgemm(c->env->gemm, gnt, false, false, m, H, G, 1.0f, dG + (n0 * T + t) * G, T * G,
@@ -135,22 +136,22 @@ static lm_status k_lstm_grad(lm_kcall *c) {
         memset(out, 0, (size_t)c->out.n * sizeof *out);
         return LM_OK;
     }
-    const int64_t NT = d.N * d.T, NTH = NT * d.H, NH = d.N * d.H;
+    const int64_t NT = d.N * d.T;
     lstm_aux a = lstm_aux_at(c->in_aux[3], &d);
-    float *dG = c->ws, *XH = dG + NT * d.G, *RT = XH + NT * rnn_xh_width(&d);
+    float *dG = c->ws, *XH = dG + NT * d.G, *RT = XH + NT * rnn_xh_width(&d),
+          *zrow = RT + d.G * d.H;
     float *dhc = out + off[RNN_G_H0], *dcc = out + off[RNN_G_C0];
-    const float *dlast = lm_f(&c->in[4]) + NTH;
+    rnn_dy dy = rnn_dy_of(c, &d);
+    memset(zrow, 0, (size_t)d.H * sizeof *zrow);
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t n0, n1, H = d.H;
         rnn_my_rows(d.N, &n0, &n1);
-        if (n1 > n0) {
-            memcpy(dhc + n0 * H, dlast + n0 * H, (size_t)((n1 - n0) * H) * sizeof *dhc);
-            memcpy(dcc + n0 * H, dlast + NH + n0 * H, (size_t)((n1 - n0) * H) * sizeof *dcc);
-        }
+        rnn_copy_or_zero(dhc + n0 * H, dy.h ? dy.h + n0 * H : NULL, (n1 - n0) * H);
+        rnn_copy_or_zero(dcc + n0 * H, dy.c ? dy.c + n0 * H : NULL, (n1 - n0) * H);
         rnn_bwd_prepare(c, &d, a.h0, XH, RT, n0, n1);
-        lstm_bwd_rows(c, &d, n0, n1, &a, dG, dhc, dcc, RT, gnt);
+        lstm_bwd_rows(c, &d, n0, n1, &a, dG, dhc, dcc, RT, dy.seq, zrow, gnt);
         rnn_bwd_finish(c, &d, dG, dG, XH, 1, out, off, n0, n1, gnt);
     }
     return LM_OK;

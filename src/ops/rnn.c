@@ -209,8 +209,9 @@ static lm_status k_rnn_output_grad(lm_kcall *c) {
     float *y = lm_f(&c->out);
     if (!c->out.n) return LM_OK;
     int64_t off = part_offset(&c->out, c->p->axis, c->p->kind), n = c->in[0].n;
-    memset(y, 0, (size_t)c->out.n * sizeof *y);
+    memset(y, 0, (size_t)off * sizeof *y);
     if (n) memcpy(y + off, lm_f(&c->in[0]), (size_t)n * sizeof *y);
+    memset(y + off + n, 0, (size_t)(c->out.n - off - n) * sizeof *y);
     return LM_OK;
 }
 
@@ -280,16 +281,44 @@ const lm_op_def lm_opdef_rnn_param_grad = {.name = "rnn_param_grad",
                                            .infer = infer_rnn_param_grad,
                                            .kernel = {k_rnn_param_grad}};
 
+/* rnn_input_grad(packed gradient, x): the dx piece, a view (it comes first). */
+static lm_status infer_rnn_input_grad(lm_infer *s) {
+    s->out = s->in[1];
+    s->out_dt = LM_F32;
+    return LM_OK;
+}
+
+static lm_status k_rnn_input_grad(lm_kcall *c) {
+    (void)c;
+    return LM_OK;
+}
+
+const lm_op_def lm_opdef_rnn_input_grad = {.name = "rnn_input_grad",
+                                           .min_in = 2,
+                                           .max_in = 2,
+                                           .flags = LM_OPF_ALIAS | LM_OPF_GRAD_ONLY,
+                                           .infer = infer_rnn_input_grad,
+                                           .kernel = {k_rnn_input_grad}};
+
 lm_status rnn_grad(lm_graph *g, lm_node *n, lm_node *gy, lm_node **gx, int grad_op) {
+    lm_params bp = n->p;
+    bp.perm[0] = RNN_DY_PACKED;
+    if (gy->op == LM_OP_RNN_OUTPUT_GRAD && gy->in[1] == n) {
+        /* The gradient of one part alone: read it without the zero padding. */
+        bp.perm[0] = gy->p.kind < 0 ? RNN_DY_SEQ : gy->p.kind == 0 ? RNN_DY_H : RNN_DY_C;
+        gy = gy->in[0];
+    }
     lm_node *in[5] = {n->in[0], n->in[1], n->in[2], n, gy};
-    lm_node *pk = lm_node_make(g, grad_op, 5, in, &n->p);
+    lm_node *pk = lm_node_make(g, grad_op, 5, in, &bp);
     if (!pk) return g->err ? g->err : LM_ERR_ARG;
     int piece[LM_MAX_INPUTS] = {RNN_G_X, RNN_G_KERNEL, RNN_G_RECURRENT};
     int k = 3;
     if (n->p.kind & RNN_HAS_BIAS) piece[k++] = RNN_G_BIAS;
     if (n->p.kind & RNN_HAS_H0) piece[k++] = RNN_G_H0;
     if (n->p.kind & RNN_HAS_C0) piece[k++] = RNN_G_C0;
-    for (int i = 0; i < n->n_in; i++) {
+    lm_node *xin[2] = {pk, n->in[0]};
+    gx[0] = lm_node_make(g, LM_OP_RNN_INPUT_GRAD, 2, xin, NULL);
+    for (int i = 1; i < n->n_in; i++) {
         lm_params p = lm_params_zero();
         p.kind = piece[i];
         p.depth = n->p.depth;
@@ -393,7 +422,10 @@ void rnn_bwd_finish(lm_kcall *c, const rnn_dims *d, const float *dGx, const floa
 }
 
 /* ---- simple RNN: h_s = act(x_t K + b + h_{s-1} R) ----
- * aux: h0 copy (N, H); workspace: the pre-activations (N, T, H) by input step. */
+ * aux: h0 copy (N, H); workspace: the pre-activations (N, T, H) by input step.
+ * As for every cell, each thread of a team runs its block of batch rows
+ * through the input projection and every step; the backward splits the
+ * weight gradients by columns after one barrier. */
 
 static lm_status infer_simple_rnn(lm_infer *s) {
     return rnn_infer_cell(s, 1);
@@ -465,16 +497,16 @@ const lm_op_def lm_opdef_simple_rnn = {.name = "simple_rnn",
                                        .grad = grad_simple_rnn};
 
 /* Backward: inputs (x, kernel, recurrent, forward, d packed); workspace dZ
- * (N, T, H) by input step, XH (N, T, F + H) and R^T (H, H). */
+ * (N, T, H) by input step, XH (N, T, F + H + 1) and R^T (H, H). */
 static size_t ws_simple_rnn_grad(const lm_kcall *c) {
     rnn_dims d = rnn_dims_of(c);
     return (size_t)(d.N * d.T * (d.G + rnn_xh_width(&d)) + d.G * d.H) * sizeof(float);
 }
 
 static void simple_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t n1, float *dZ,
-                            float *dh, const float *RT, int gnt) {
+                            float *dh, const float *RT, const float *dseq, int gnt) {
     const int64_t T = d->T, H = d->H, m = n1 - n0;
-    const float *hseq = lm_f(&c->in[3]), *dseq = lm_f(&c->in[4]);
+    const float *hseq = lm_f(&c->in[3]);
     const bool back = c->p->rnn.go_backwards;
     const int act = c->p->rnn.activation;
     const rnn_vec *vf = rnn_vec_for(c->env->isa);
@@ -483,8 +515,13 @@ static void simple_bwd_rows(lm_kcall *c, const rnn_dims *d, int64_t n0, int64_t 
         const int64_t t = rnn_t(d, back, s);
         for (int64_t n = n0; n < n1; n++) {
             float *dz = dZ + (n * T + t) * H;
-            const float *ds = dseq + (n * T + s) * H, *dhn = dh + n * H;
-            for (int64_t j = 0; j < H; j++) dz[j] = dhn[j] + ds[j];
+            const float *dhn = dh + n * H;
+            if (dseq) {
+                const float *ds = dseq + (n * T + s) * H;
+                for (int64_t j = 0; j < H; j++) dz[j] = dhn[j] + ds[j];
+            } else {
+                memcpy(dz, dhn, (size_t)H * sizeof *dz);
+            }
             vf->act_grad(act, dz, hseq + (n * T + s) * H, H);
         }
         if (s || (c->p->kind & RNN_HAS_H0)) /* dh0 only for an h0 input */
@@ -505,15 +542,16 @@ static lm_status k_simple_rnn_grad(lm_kcall *c) {
     }
     const int64_t NT = d.N * d.T, NTH = NT * d.H;
     float *dZ = c->ws, *XH = dZ + NTH, *RT = XH + NT * rnn_xh_width(&d), *dh = out + off[RNN_G_H0];
-    const float *dlast = lm_f(&c->in[4]) + NTH, *h0c = c->in_aux[3];
+    const float *h0c = c->in_aux[3];
+    rnn_dy dy = rnn_dy_of(c, &d);
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
 #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int64_t n0, n1;
         rnn_my_rows(d.N, &n0, &n1);
-        if (n1 > n0) memcpy(dh + n0 * d.H, dlast + n0 * d.H, (size_t)((n1 - n0) * d.H) * 4);
+        rnn_copy_or_zero(dh + n0 * d.H, dy.h ? dy.h + n0 * d.H : NULL, (n1 - n0) * d.H);
         rnn_bwd_prepare(c, &d, h0c, XH, RT, n0, n1);
-        simple_bwd_rows(c, &d, n0, n1, dZ, dh, RT, gnt);
+        simple_bwd_rows(c, &d, n0, n1, dZ, dh, RT, dy.seq, gnt);
         rnn_bwd_finish(c, &d, dZ, dZ, XH, 1, out, off, n0, n1, gnt);
     }
     return LM_OK;

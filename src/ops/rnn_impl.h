@@ -13,7 +13,12 @@
  * forward node, gradient of the packed output), runs backpropagation through
  * time once and returns one flat buffer of every input gradient:
  *     [dx (N, T, F)][dkernel (F, G)][drecurrent (H, G)][dbias (rows, G)][dh0 (N, H)][dc0]
- * from which rnn_param_grad copies each piece.
+ * from which rnn_input_grad takes dx as a view and rnn_param_grad copies each
+ * other piece.
+ *
+ * When the output gradient is that of one part only (an rnn_output_grad
+ * node), the backward helper reads that part directly instead of a packed
+ * buffer that is mostly zeros (perm[0] = RNN_DY_*).
  *
  * Params of the fused and backward ops: kind = RNN_HAS_* bits, rnn = the
  * options with activations and reset_after resolved, axis = S (states),
@@ -34,6 +39,10 @@ enum { RNN_HAS_BIAS = 1, RNN_HAS_H0 = 2, RNN_HAS_C0 = 4 };
 /* Pieces of a packed input gradient, in memory order. */
 enum { RNN_G_X = 0, RNN_G_KERNEL, RNN_G_RECURRENT, RNN_G_BIAS, RNN_G_H0, RNN_G_C0, RNN_G_END };
 
+/* What input 4 of a backward helper holds: the packed output gradient, or
+ * the gradient of the sequence, of h_last or of c_last alone. */
+enum { RNN_DY_PACKED = 0, RNN_DY_SEQ, RNN_DY_H, RNN_DY_C };
+
 /* Sizes of a call: batch, steps, features, units, gate columns. */
 typedef struct rnn_dims {
     int64_t N, T, F, H, G;
@@ -52,6 +61,34 @@ static inline void rnn_grad_layout(const rnn_dims *d, int bias_rows, int states,
                                bias_rows * d->G,   d->N * d->H, states > 1 ? d->N * d->H : 0};
     off[0] = 0;
     for (int i = 0; i < RNN_G_END; i++) off[i + 1] = off[i] + size[i];
+}
+
+/* The output gradient as the backward reads it: the sequence part (N, T, H)
+ * and the final states' parts (N, H), each NULL where it is zero. */
+typedef struct rnn_dy {
+    const float *seq, *h, *c;
+} rnn_dy;
+
+static inline rnn_dy rnn_dy_of(const lm_kcall *c, const rnn_dims *d) {
+    const float *g = lm_f(&c->in[4]);
+    const int64_t NTH = d->N * d->T * d->H, NH = d->N * d->H;
+    rnn_dy r = {NULL, NULL, NULL};
+    switch (c->p->perm[0]) {
+    case RNN_DY_SEQ:
+        r.seq = g;
+        break;
+    case RNN_DY_H:
+        r.h = g;
+        break;
+    case RNN_DY_C:
+        r.c = g;
+        break;
+    default:
+        r.seq = g;
+        r.h = g + NTH;
+        r.c = c->p->axis > 1 ? g + NTH + NH : NULL;
+    }
+    return r;
 }
 
 /* Index of optional input bit among the inputs, or -1 when absent. */

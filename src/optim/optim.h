@@ -29,6 +29,18 @@ struct lm_optimizer {
     const char *slot_name[LM_OPT_MAX_SLOTS]; /* Keras variable names: "momentum", "velocity"... */
 };
 
+/* A schedule's Keras class and arguments, for model configs (io/keras_config*.c). */
+typedef struct lm_schedule_info {
+    const char *class_name; /* "ExponentialDecay", "PiecewiseConstantDecay", "CosineDecay" */
+    double initial_learning_rate, decay_rate, alpha;
+    int64_t decay_steps;
+    bool staircase;
+    int n; /* PiecewiseConstantDecay: boundaries[n], values[n + 1] */
+    const int64_t *boundaries;
+    const double *values;
+} lm_schedule_info;
+void lm_schedule_get_info(const lm_schedule *s, lm_schedule_info *out);
+
 /* Allocates the state for n_vars variables of the given sizes (zeroing it,
  * or filling initial_accumulator_value). Building again with the same sizes
  * keeps the state. */

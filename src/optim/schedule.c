@@ -130,3 +130,18 @@ lm_status lm_schedule_check(const lm_schedule *s, lm_ctx *ctx, const char *who) 
     if (s && s->err[0]) return lm_fail(ctx, LM_ERR_ARG, "%s: %s", who, s->err);
     return LM_OK;
 }
+
+void lm_schedule_get_info(const lm_schedule *s, lm_schedule_info *out) {
+    static const char *const cls[] = {[SCHED_EXP] = "ExponentialDecay",
+                                      [SCHED_PIECEWISE] = "PiecewiseConstantDecay",
+                                      [SCHED_COSINE] = "CosineDecay"};
+    *out = (lm_schedule_info){.class_name = cls[s->kind],
+                              .initial_learning_rate = s->lr0,
+                              .decay_rate = s->decay_rate,
+                              .alpha = s->alpha,
+                              .decay_steps = s->decay_steps,
+                              .staircase = s->staircase,
+                              .n = s->n,
+                              .boundaries = s->boundaries,
+                              .values = s->values};
+}

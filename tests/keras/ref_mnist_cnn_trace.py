@@ -8,10 +8,10 @@ categorical cross-entropy, metric "accuracy", batch 32, no shuffling, inputs
 x / 255 as float32 of shape (N, 28, 28, 1), one-hot labels.
 
 The initial weights are not stored: both sides compute them with the integer
-hash gen() of ref_layers.py (kernel k of the model uses seed 1000 + k), times
-a power of two near the glorot_uniform limit sqrt(6 / (fan_in + fan_out)),
-so the values are exact in float32 on both sides; biases are zeros as in
-Keras.
+hash gen() of ref_layers.py (weight k in get_weights order uses seed
+1000 + k) times a power of two near the glorot_uniform limit
+sqrt(6 / (fan_in + fan_out)), so the values are exact in float32 on both
+sides; biases are zeros as in Keras.
 
 Per-step losses come from model.train_on_batch on consecutive batches: it
 runs the very train_step model.fit runs (the same jitted loss, gradients and
@@ -23,6 +23,9 @@ the per-step losses.
 
 Writes to tests/data/keras/trace/:
   losses.npy       float32 (1875,) the loss of each step (before its update)
+  losses_ulp.npy   float32 (1875,) the same with the initial conv kernel moved
+                   up by one ulp: how far Keras drifts from itself through
+                   float32 rounding alone (the noise floor of the comparison)
   train_acc.npy    int32 (1875,) correct predictions in each batch of 32
   final.npy        float64 [test loss, test accuracy, fit epoch loss,
                    fit epoch accuracy]
@@ -62,7 +65,8 @@ def gen(seed, shape, scale=1.0):
 
 
 def mnist(split):
-    d = os.path.join(os.environ.get("LAMINA_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared", "data")), "mnist")
+    default = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "data")
+    d = os.path.join(os.environ.get("LAMINA_DATA", default), "mnist")
     with gzip.open(os.path.join(d, f"{split}-images-idx3-ubyte.gz")) as f:
         x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)
     with gzip.open(os.path.join(d, f"{split}-labels-idx1-ubyte.gz")) as f:
@@ -87,14 +91,10 @@ def build():
     return model
 
 
-def main():
-    x, y = mnist("train")
-    xt, yt = mnist("t10k")
+def train_trace(model, x, y):
+    """One epoch of train_on_batch on consecutive batches: each step's loss
+    and its number of correct predictions."""
     steps = len(x) // BATCH
-    assert steps * BATCH == len(x)
-
-    model = build()
-    t0 = time.time()
     losses = np.zeros(steps, np.float32)
     correct = np.zeros(steps, np.int32)
     for b in range(steps):
@@ -102,6 +102,17 @@ def main():
         logs = model.train_on_batch(xb, yb, return_dict=True)
         losses[b] = logs["loss"]
         correct[b] = int(round(logs["accuracy"] * BATCH))
+    return losses, correct
+
+
+def main():
+    x, y = mnist("train")
+    xt, yt = mnist("t10k")
+    assert len(x) % BATCH == 0
+
+    model = build()
+    t0 = time.time()
+    losses, correct = train_trace(model, x, y)
     print(f"train_on_batch epoch: {time.time() - t0:.1f} s")
     test_loss, test_acc = model.evaluate(xt, yt, batch_size=BATCH, verbose=0)
 
@@ -116,9 +127,21 @@ def main():
     assert abs(fit_loss - losses.astype(np.float64).mean()) < 1e-5
     assert abs(fit_acc - correct.sum() / len(x)) < 1e-6
 
+    # Keras's own float32 noise floor: the same epoch with every conv kernel
+    # value moved by one ulp (6e-8 relative). ReLU and max-pool kinks turn
+    # such rounding-level differences into diverging trajectories.
+    noisy = build()
+    w = noisy.get_weights()
+    w[0] = np.nextafter(w[0], np.float32(np.inf))
+    noisy.set_weights(w)
+    losses_ulp, _ = train_trace(noisy, x, y)
+    dev = np.abs(losses_ulp.astype(np.float64) - losses) / np.maximum(1, np.abs(losses))
+    print(f"Keras vs Keras with the conv kernel +1 ulp: max deviation {dev.max():.3g}, first step over "
+          f"1e-3: {int(np.argmax(dev > 1e-3)) if (dev > 1e-3).any() else -1}")
+
     stats = np.array([[w.astype(np.float64).sum(), (w.astype(np.float64) ** 2).sum(), w.min(), w.max()]
                       for w in model.get_weights()])
-    save(F, "mnist_cnn", losses=losses, train_acc=correct)
+    save(F, "mnist_cnn", losses=losses, train_acc=correct, losses_ulp=losses_ulp)
     # refutil.save narrows float64 to float32; these stay in double.
     d = os.path.join(ROOT, F)
     np.save(os.path.join(d, "mnist_cnn.final.npy"), np.array([test_loss, test_acc, fit_loss, fit_acc]))

@@ -5,18 +5,33 @@
  * training graph and optimizer exist and continues with the next epoch. A
  * successful fit deletes the file and, if then empty, the directory (Keras
  * removes the whole tree; Lamina leaves files it did not write). */
+/* BackupAndRestore (keras/src/callbacks/backup_and_restore.py): at every
+ * epoch end, as Keras, backup_dir/latest.weights.h5 (save_weights: the
+ * model's weights and the optimizer's variables, in Keras's layout) and
+ * backup_dir/training_metadata.json ({"epoch": N, "batch": 0}), each written
+ * atomically. The weights file also records the epoch (a "lamina_epoch" root
+ * attribute, which Keras ignores), so a crash between the two writes cannot
+ * pair weights with another epoch; a backup written by Keras resumes from
+ * its JSON. A fit with the same directory restores them once its training
+ * graph and optimizer exist and continues with the next epoch; a backup
+ * without the full optimizer state of this model's optimizer fails the fit
+ * rather than resuming with a fresh one. A successful fit deletes both files
+ * and, if then empty, the directory (Keras removes the whole tree; Lamina
+ * leaves files it did not write). */
+#include "io/keras_weights.h"
 #include "nn/callbacks/cb_impl.h"
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define BACKUP_FILE "latest.lmw"
-#define MAX_EXTRA   (LM_OPT_MAX_SLOTS + 4)
+#define WEIGHTS_FILE  "latest.weights.h5"
+#define METADATA_FILE "training_metadata.json"
 
 typedef struct bar_state {
-    char *dir, *path;
+    char *dir, *path, *meta;
 } bar_state;
 
 static const char *WHO = "BackupAndRestore";
@@ -24,130 +39,73 @@ static const char *WHO = "BackupAndRestore";
 static void bar_epoch_end(lm_callback *cb, lm_model *m, int epoch, lm_logs *logs) {
     (void)logs;
     bar_state *s = cb->state;
-    lm_optimizer *opt = lm_model_optimizer(m);
-    if (!opt) {
+    if (!lm_model_optimizer(m)) {
         lm_cb_fail(cb, m, LM_ERR_STATE, "%s: %s has no optimizer", WHO, m->name);
         return;
     }
-    int nw = lm_model_weight_names(m, NULL, NULL, 0), cap = nw + MAX_EXTRA;
-    lm_wrec *recs = malloc((size_t)cap * sizeof *recs);
-    char(*names)[LM_WNAME] = malloc((size_t)cap * sizeof *names);
-    lm_tensor **tmp = calloc((size_t)cap, sizeof *tmp);
-    lm_status st = LM_OK;
-    int n = -1;
-    if (recs && names && tmp) n = lm_wfile_model_records(m, recs, names, 0, cap, tmp);
-    if (n < 0) {
-        st = lm_cb_fail(cb, m, LM_ERR_OOM, "%s: out of memory", WHO);
-        goto done;
-    }
-    int64_t finished = epoch + 1, iters = opt->iterations, kind = opt->kind;
-    double lr = opt->lr;
-    recs[n++] = (lm_wrec){"training/epoch", LM_I64, LM_SCALAR, &finished};
-    recs[n++] = (lm_wrec){"optimizer/kind", LM_I64, LM_SCALAR, &kind};
-    recs[n++] = (lm_wrec){"optimizer/iterations", LM_I64, LM_SCALAR, &iters};
-    /* A schedule is a function of iterations: only a constant rate is state. */
-    if (!opt->schedule) recs[n++] = (lm_wrec){"optimizer/learning_rate", LM_F64, LM_SCALAR, &lr};
-    for (int k = 0; k < opt->n_slots; k++) {
-        snprintf(names[n], LM_WNAME, "optimizer/%s", opt->slot_name[k]);
-        recs[n] = (lm_wrec){names[n], LM_F32, LM_SHAPE(opt->n_params), opt->slot[k]};
-        n++;
-    }
-    if (!(st = lm_mkdirs(m->ctx, s->dir, false)))
-        st = lm_wfile_write(m->ctx, WHO, s->path, LM_WFILE_BACKUP, n, recs);
+    lm_h5_io_opts o = {.who = WHO, .src = s->path, .optimizer = true, .epoch = epoch + 1};
+    char json[64];
+    snprintf(json, sizeof json, "{\"epoch\": %d, \"batch\": 0}", epoch + 1);
+    lm_status st = lm_mkdirs(m->ctx, s->dir, false);
+    if (!st) st = lm_h5_save_weights_file(m, s->path, &o);
+    if (!st) st = lm_write_file_atomic(m->ctx, WHO, s->meta, json, strlen(json));
     if (st) lm_cb_fail(cb, m, st, "%s", lm_ctx_error(m->ctx));
-done:
-    for (int i = 0; tmp && i < cap; i++) lm_tensor_free(tmp[i]);
-    free(tmp);
-    free(names);
-    free(recs);
 }
 
-static const lm_wrec *want(lm_callback *cb, lm_model *m, const lm_wfile *f, const char *path,
-                           const char *name, lm_dtype dt, int64_t numel) {
-    const lm_wrec *r = lm_wfile_find(f, name);
-    if (!r)
-        lm_cb_fail(cb, m, LM_ERR_IO, "%s: %s lacks %s", WHO, path, name);
-    else if (r->dt != dt || lm_shape_numel(r->shape) != numel) {
-        lm_cb_fail(cb, m, LM_ERR_SHAPE,
-                   "%s: %s holds %s as %lld %s values; this model and optimizer need %lld %s", WHO,
-                   path, name, (long long)lm_shape_numel(r->shape), lm_dtype_name(r->dt),
-                   (long long)numel, lm_dtype_name(dt));
-        r = NULL;
-    }
-    return r;
+/* Keras's training_metadata.json: {"epoch": N, ...}; -1 when unreadable. */
+static int metadata_epoch(lm_model *m, const char *path) {
+    void *data;
+    size_t len;
+    if (lm_read_file_all(m->ctx, WHO, path, 1 << 20, &data, &len)) return -1;
+    cJSON *j = cJSON_ParseWithLength(data, len);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epoch");
+    int epoch = cJSON_IsNumber(e) && e->valuedouble >= 0 && e->valuedouble <= (1 << 30) &&
+                        e->valuedouble == (int)e->valuedouble
+                    ? (int)e->valuedouble
+                    : -1;
+    cJSON_Delete(j);
+    free(data);
+    return epoch;
 }
 
-static int64_t get_i64(const lm_wrec *r) {
-    int64_t v;
-    memcpy(&v, r->data, sizeof v);
-    return v;
+static bool exists(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 || errno != ENOENT;
 }
 
 static int bar_resume(lm_callback *cb, lm_model *m) {
     bar_state *s = cb->state;
     cb->err = LM_OK;
-    struct stat sb;
-    if (stat(s->path, &sb) && errno == ENOENT) return -1; /* nothing to resume */
-    lm_optimizer *opt = lm_model_optimizer(m);
-    if (!opt) {
+    if (!exists(s->path)) return -1; /* nothing to resume */
+    if (!lm_model_optimizer(m)) {
         lm_cb_fail(cb, m, LM_ERR_STATE, "%s: %s has no optimizer", WHO, m->name);
         return -1;
     }
-    lm_wfile f;
-    if (lm_wfile_read(m->ctx, WHO, s->path, LM_WFILE_BACKUP, &f)) {
-        lm_cb_fail(cb, m, LM_ERR_IO, "%s", lm_ctx_error(m->ctx));
+    int64_t epoch = -1;
+    lm_h5_io_opts o = {.who = WHO,
+                       .src = s->path,
+                       .optimizer = true,
+                       .strict_optimizer = true,
+                       .epoch_out = &epoch};
+    lm_status st = lm_h5_load_weights_file(m, s->path, &o);
+    if (st) {
+        lm_cb_fail(cb, m, st, "%s", lm_ctx_error(m->ctx));
         return -1;
     }
-    int epoch = -1;
-    /* Check the optimizer records before the weights are overwritten. */
-    const lm_wrec *re = want(cb, m, &f, s->path, "training/epoch", LM_I64, 1);
-    const lm_wrec *rk = re ? want(cb, m, &f, s->path, "optimizer/kind", LM_I64, 1) : NULL;
-    const lm_wrec *ri = rk ? want(cb, m, &f, s->path, "optimizer/iterations", LM_I64, 1) : NULL;
-    const lm_wrec *rl = lm_wfile_find(&f, "optimizer/learning_rate");
-    const lm_wrec *slots[LM_OPT_MAX_SLOTS] = {NULL};
-    bool ok = ri != NULL;
-    if (ok && get_i64(rk) != (int64_t)opt->kind) {
-        lm_cb_fail(cb, m, LM_ERR_STATE, "%s: %s was written with another optimizer than %s's %s",
-                   WHO, s->path, m->name, lm_optimizer_name(opt));
-        ok = false;
-    }
-    if (ok && (get_i64(re) < 0 || get_i64(ri) < 0 || get_i64(re) > (int64_t)1 << 30)) {
-        lm_cb_fail(cb, m, LM_ERR_IO, "%s: %s holds an invalid epoch or iteration count", WHO,
-                   s->path);
-        ok = false;
-    }
-    if (ok && rl && (rl->dt != LM_F64 || lm_shape_numel(rl->shape) != 1)) {
-        lm_cb_fail(cb, m, LM_ERR_IO, "%s: %s holds an invalid learning rate", WHO, s->path);
-        ok = false;
-    }
-    for (int k = 0; ok && k < opt->n_slots; k++) {
-        char nm[LM_WNAME];
-        snprintf(nm, sizeof nm, "optimizer/%s", opt->slot_name[k]);
-        ok = (slots[k] = want(cb, m, &f, s->path, nm, LM_F32, opt->n_params)) != NULL;
-    }
-    if (ok && lm_wfile_load_model(m, WHO, s->path, &f, 0)) {
-        lm_cb_fail(cb, m, LM_ERR_SHAPE, "%s", lm_ctx_error(m->ctx));
-        ok = false;
-    }
-    if (ok) {
-        for (int k = 0; k < opt->n_slots; k++)
-            memcpy(opt->slot[k], slots[k]->data, (size_t)opt->n_params * sizeof(float));
-        opt->iterations = get_i64(ri);
-        if (rl) {
-            double lr;
-            memcpy(&lr, rl->data, sizeof lr);
-            lm_optimizer_set_learning_rate(opt, lr);
+    if (epoch < 0 && exists(s->meta)) {
+        if ((epoch = metadata_epoch(m, s->meta)) < 0) {
+            lm_cb_fail(cb, m, LM_ERR_IO, "%s: %s holds no valid epoch", WHO, s->meta);
+            return -1;
         }
-        epoch = (int)get_i64(re);
     }
-    lm_wfile_free(&f);
-    return epoch;
+    return epoch < 0 ? 0 : (int)epoch; /* Keras: weights without metadata start at 0 */
 }
 
 static void bar_train_end(lm_callback *cb, lm_model *m, const lm_logs *logs) {
     (void)m, (void)logs;
     bar_state *s = cb->state;
     unlink(s->path);
+    unlink(s->meta);
     rmdir(s->dir); /* fails harmlessly when other files are there */
 }
 
@@ -155,6 +113,7 @@ static void bar_destroy(lm_callback *cb) {
     bar_state *s = cb->state;
     free(s->dir);
     free(s->path);
+    free(s->meta);
 }
 
 static const lm_callback_vt bar_vt = {.on_epoch_end = bar_epoch_end,
@@ -167,13 +126,15 @@ lm_callback *lm_backup_and_restore(const char *backup_dir) {
     lm_callback *cb = lm_cb_alloc(&bar_vt, sizeof(bar_state));
     if (!cb) return NULL;
     bar_state *s = cb->state;
-    size_t n = strlen(backup_dir) + sizeof BACKUP_FILE + 1;
+    size_t n = strlen(backup_dir) + sizeof METADATA_FILE + 1;
     s->dir = strdup(backup_dir);
     s->path = malloc(n);
-    if (!s->dir || !s->path) {
+    s->meta = malloc(n);
+    if (!s->dir || !s->path || !s->meta) {
         lm_callback_free(cb);
         return NULL;
     }
-    snprintf(s->path, n, "%s/%s", backup_dir, BACKUP_FILE);
+    snprintf(s->path, n, "%s/%s", backup_dir, WEIGHTS_FILE);
+    snprintf(s->meta, n, "%s/%s", backup_dir, METADATA_FILE);
     return cb;
 }

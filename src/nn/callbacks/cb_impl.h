@@ -1,7 +1,6 @@
-/* Internals shared by the callbacks and the weights files: the container
- * format of lm_save_weights (also used for BackupAndRestore), the monitored
+/* Internals shared by the callbacks: weight snapshots, the monitored
  * quantity logic of Keras's MonitorCallback, Python-style number formatting
- * and small file helpers. */
+ * and small file helpers. (Weights files: src/io/keras_weights.h.) */
 #ifndef LM_CB_IMPL_H
 #define LM_CB_IMPL_H
 
@@ -26,50 +25,6 @@ void lm_cb_warn(bool *warned, const char *fmt, ...) LM_PRINTF(2, 3);
 /* Sets the optimizer's rate as Keras's setter does: refused (failing the
  * callback) when the optimizer was built with a schedule. */
 lm_status lm_cb_set_lr(lm_callback *cb, lm_model *m, lm_optimizer *opt, double lr, const char *cls);
-
-/* ---- weights container (see weights_file.c for the layout) ---- */
-#define LM_WFILE_WEIGHTS 1u /* lm_save_weights */
-#define LM_WFILE_BACKUP  2u /* BackupAndRestore: weights, optimizer, epoch */
-
-typedef struct lm_wrec {
-    const char *name; /* at most LM_WREC_NAME_MAX bytes */
-    lm_dtype dt;
-    lm_shape shape;
-    const void *data; /* numel * dtype size bytes, C order */
-} lm_wrec;
-#define LM_WREC_NAME_MAX 1024
-
-/* Writes the records atomically (temporary file in the same directory,
- * fsync, rename, fsync of the directory). who prefixes messages. */
-lm_status lm_wfile_write(lm_ctx *ctx, const char *who, const char *path, uint32_t kind, int n,
-                         const lm_wrec *recs);
-
-typedef struct lm_wfile {
-    uint32_t kind;
-    int n;
-    lm_wrec *rec; /* names and data point into the buffers below */
-    char *names;
-    void *payload;
-} lm_wfile;
-/* Reads and validates a whole file (magic, version, kind, sizes, CRC). */
-lm_status lm_wfile_read(lm_ctx *ctx, const char *who, const char *path, uint32_t kind, lm_wfile *f);
-void lm_wfile_free(lm_wfile *f);
-const lm_wrec *lm_wfile_find(const lm_wfile *f, const char *name);
-
-/* The model's weights in lm_model_weights order with their names
- * ("dense/kernel", wrapped layers as "bidirectional/forward_lstm/kernel").
- * Fills w[] and names[] (each LM_WNAME bytes); returns the count or -1. */
-#define LM_WNAME 160
-int lm_model_weight_names(lm_model *m, lm_weight **w, char (*names)[LM_WNAME], int max);
-/* Checks the records against the model's weights (count, names, dtypes,
- * shapes) and copies them in; nothing is written unless all match. The
- * records are f->rec[first .. first + count of model weights). */
-lm_status lm_wfile_load_model(lm_model *m, const char *who, const char *path, const lm_wfile *f,
-                              int first);
-/* Appends the model's weights to recs (max entries); returns the new count
- * or -1. names must have room for max entries. */
-int lm_wfile_model_records(lm_model *m, lm_wrec *recs, char (*names)[LM_WNAME], int n, int max,
-                           lm_tensor **tmp);
 
 /* ---- weight snapshots (EarlyStopping's best weights) ---- */
 /* All weights copied end to end into *buf (malloc'd, *bytes long). */

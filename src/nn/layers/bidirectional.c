@@ -5,6 +5,7 @@
  * reversed back before the merge; with return_state the outputs are
  * [merged, forward states..., backward states...]. A call may take an
  * initial state for both directions: (x, forward states..., backward states...). */
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -167,12 +168,40 @@ static lm_status bi_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
     return LM_OK;
 }
 
+/* The wrapped layer's entry named prefix + its name (an unbuilt wrapper's
+ * inner layers are not renamed yet), with zero_output_for_mask forced to
+ * return_sequences as Keras's Bidirectional does. */
+static cJSON *inner_entry(const lm_layer *c, const char *prefix) {
+    cJSON *e = lm_kc_layer_entry(c);
+    cJSON *cfg = e ? cJSON_GetObjectItemCaseSensitive(e, "config") : NULL;
+    if (!cfg) return e;
+    const char *n = c->name ? c->name : c->vt->base_name;
+    char buf[200];
+    snprintf(buf, sizeof buf, "%s%s", strncmp(n, prefix, strlen(prefix)) ? prefix : "", n);
+    if (lm_kc_put_str(cfg, "name", buf) ||
+        lm_kc_put_bool(cfg, "zero_output_for_mask", lm_rnn_layer_returns_sequences(c))) {
+        cJSON_Delete(e);
+        return NULL;
+    }
+    return e;
+}
+
+static lm_status bi_get_config(const lm_layer *l, cJSON *k) {
+    static const char *const modes[] = {"concat", "sum", "mul", "ave"};
+    const bi_cfg *c = l->cfg;
+    lm_status st = lm_kc_put_str(k, "merge_mode", modes[c->merge_mode]);
+    if (!st) st = lm_kc_put(k, "layer", inner_entry(l->inner[0], "forward_"));
+    if (!st) st = lm_kc_put(k, "backward_layer", inner_entry(l->inner[1], "backward_"));
+    return st;
+}
+
 static const lm_layer_vt bidirectional_vt = {.class_name = "Bidirectional",
                                              .base_name = "bidirectional",
                                              .min_in = 1,
                                              .max_in = 5,
                                              .build = bi_build,
-                                             .call = bi_call};
+                                             .call = bi_call,
+                                             .get_config = bi_get_config};
 
 lm_layer *lm_bidirectional_(lm_layer *layer, lm_bidirectional_opts o) {
     if (!layer) return NULL;

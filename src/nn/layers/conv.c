@@ -2,6 +2,7 @@
  * (k..., in/groups, filters) glorot_uniform, bias (filters) zeros. The bias
  * and the fusable activations run in one bias_act op after the convolution. */
 #include "core/core.h"
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,6 +13,7 @@ typedef struct conv_cfg {
     int k[2], s[2], d[2]; /* kernel, strides, dilation (Conv1D uses [0]) */
     int groups;
     lm_conv_layer_opts o;
+    lm_regularizer reg[2]; /* copies the option pointers are redirected to */
 } conv_cfg;
 
 static lm_status layer_fail(lm_layer *l, lm_graph *g, lm_status st, const char *fmt, ...)
@@ -110,19 +112,44 @@ static lm_status conv_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *i
     return LM_OK;
 }
 
+/* Keras's BaseConv.get_config keys, in its order. */
+static lm_status conv_get_config(const lm_layer *l, cJSON *k) {
+    const conv_cfg *c = l->cfg;
+    int64_t ks[2] = {c->k[0], c->k[1]}, s[2] = {c->s[0], c->s[1]}, d[2] = {c->d[0], c->d[1]};
+    lm_status st = lm_kc_put_int(k, "filters", c->filters);
+    if (!st) st = lm_kc_put_ints(k, "kernel_size", c->rank, ks);
+    if (!st) st = lm_kc_put_ints(k, "strides", c->rank, s);
+    if (!st) st = lm_kc_put_padding(k, "padding", c->o.padding);
+    if (!st) st = lm_kc_put_str(k, "data_format", "channels_last");
+    if (!st) st = lm_kc_put_ints(k, "dilation_rate", c->rank, d);
+    if (!st) st = lm_kc_put_int(k, "groups", c->groups);
+    if (!st) st = lm_kc_put_act(k, "activation", c->o.activation);
+    if (!st) st = lm_kc_put_bool(k, "use_bias", c->o.use_bias != LM_FALSE);
+    if (!st) st = lm_kc_put_init(k, "kernel_initializer", c->o.kernel_initializer, LM_INIT_GLOROT_UNIFORM);
+    if (!st) st = lm_kc_put_init(k, "bias_initializer", c->o.bias_initializer, LM_INIT_ZEROS);
+    if (!st) st = lm_kc_put_reg(k, "kernel_regularizer", c->o.kernel_regularizer);
+    if (!st) st = lm_kc_put_reg(k, "bias_regularizer", c->o.bias_regularizer);
+    if (!st) st = lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
+    if (!st) st = lm_kc_put_null(k, "kernel_constraint");
+    if (!st) st = lm_kc_put_null(k, "bias_constraint");
+    return st;
+}
+
 static const lm_layer_vt conv2d_vt = {.class_name = "Conv2D",
                                       .base_name = "conv2d",
                                       .min_in = 1,
                                       .max_in = 1,
                                       .build = conv_build,
-                                      .call = conv_call};
+                                      .call = conv_call,
+                                      .get_config = conv_get_config};
 
 static const lm_layer_vt conv1d_vt = {.class_name = "Conv1D",
                                       .base_name = "conv1d",
                                       .min_in = 1,
                                       .max_in = 1,
                                       .build = conv_build,
-                                      .call = conv_call};
+                                      .call = conv_call,
+                                      .get_config = conv_get_config};
 
 /* A pair where (0, 0) means (dflt, dflt); any other non-positive entry is invalid. */
 static bool pair_or(lm_size2 v, int dflt, int *out) {
@@ -153,6 +180,13 @@ static lm_layer *conv_new(const lm_layer_vt *vt, conv_cfg c) {
     if ((c.s[0] > 1 || c.s[1] > 1) && (c.d[0] > 1 || c.d[1] > 1)) return NULL;
     lm_layer *l =
         lm_layer_alloc(vt, &c, sizeof c, o->name, o->input_shape, o->input_dim, o->trainable);
+    if (l) { /* the caller's regularizers may not outlive this call */
+        conv_cfg *cc = l->cfg;
+        if (o->kernel_regularizer) cc->reg[0] = *o->kernel_regularizer, cc->o.kernel_regularizer = &cc->reg[0];
+        if (o->bias_regularizer) cc->reg[1] = *o->bias_regularizer, cc->o.bias_regularizer = &cc->reg[1];
+        cc->o.activity_regularizer = NULL;
+        cc->o.name = NULL;
+    }
     if (l && o->activity_regularizer) {
         l->has_activity_reg = true;
         l->activity_reg = *o->activity_regularizer;

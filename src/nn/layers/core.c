@@ -2,6 +2,7 @@
  * and RepeatVector. Each checks its input shape at call time so that a bad
  * shape is reported with the layer's name rather than an op's. */
 #include "core/core.h"
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -47,11 +48,24 @@ static lm_status act_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in
     return one_out(y, n_out, out);
 }
 
+static lm_status act_get_config(const lm_layer *l, cJSON *k) {
+    const act_cfg *c = l->cfg;
+    /* Keras's Activation layer has no slope option: only the defaults fit. */
+    float dflt = c->a == LM_ACT_LEAKY_RELU ? 0.2f : 1.0f;
+    if ((c->a == LM_ACT_LEAKY_RELU || c->a == LM_ACT_ELU) && c->o.alpha != 0 && c->o.alpha != dflt)
+        return lm_fail(l->ctx, LM_ERR_UNSUPPORTED,
+                       "%s: Activation(%s) with alpha %g has no Keras config (Keras's Activation "
+                       "layer takes the default %g only)",
+                       l->name, lm_activation_name(c->a), (double)c->o.alpha, (double)dflt);
+    return lm_kc_put_act(k, "activation", c->a);
+}
+
 static const lm_layer_vt act_vt = {.class_name = "Activation",
                                    .base_name = "activation",
                                    .min_in = 1,
                                    .max_in = 1,
-                                   .call = act_call};
+                                   .call = act_call,
+                                   .get_config = act_get_config};
 
 lm_layer *lm_activation_layer_(lm_activation a, lm_activation_opts o) {
     if ((int)a < 0 || a >= LM_ACT_COUNT || !(o.alpha >= 0)) return NULL;
@@ -83,12 +97,21 @@ static lm_status dropout_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const
     return one_out(lm_op_dropout(g, in[0], c->rate, c->seed), n_out, out);
 }
 
+static lm_status dropout_get_config(const lm_layer *l, cJSON *k) {
+    const dropout_cfg *c = l->cfg;
+    lm_status st = lm_kc_put_f32(k, "rate", c->rate);
+    if (!st) st = c->o.seed ? lm_kc_put_int(k, "seed", (int64_t)c->o.seed) : lm_kc_put_null(k, "seed");
+    if (!st) st = lm_kc_put_null(k, "noise_shape");
+    return st;
+}
+
 static const lm_layer_vt dropout_vt = {.class_name = "Dropout",
                                        .base_name = "dropout",
                                        .min_in = 1,
                                        .max_in = 1,
                                        .build = dropout_build,
-                                       .call = dropout_call};
+                                       .call = dropout_call,
+                                       .get_config = dropout_get_config};
 
 lm_layer *lm_dropout_(float rate, lm_dropout_opts o) {
     /* Keras also accepts rate 1 (all zeros); the dropout op needs rate < 1. */
@@ -113,11 +136,17 @@ static lm_status flatten_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const
     return one_out(y, n_out, out);
 }
 
+static lm_status flatten_get_config(const lm_layer *l, cJSON *k) {
+    (void)l;
+    return lm_kc_put_str(k, "data_format", "channels_last");
+}
+
 static const lm_layer_vt flatten_vt = {.class_name = "Flatten",
                                        .base_name = "flatten",
                                        .min_in = 1,
                                        .max_in = 1,
-                                       .call = flatten_call};
+                                       .call = flatten_call,
+                                       .get_config = flatten_get_config};
 
 lm_layer *lm_flatten_(lm_basic_opts o) {
     return lm_layer_alloc(&flatten_vt, NULL, 0, o.name, o.input_shape, o.input_dim, o.trainable);
@@ -161,11 +190,17 @@ static lm_status reshape_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const
     return one_out(lm_op_reshape(g, in[0], r), n_out, out);
 }
 
+static lm_status reshape_get_config(const lm_layer *l, cJSON *k) {
+    const reshape_cfg *c = l->cfg;
+    return lm_kc_put_ints(k, "target_shape", c->target.ndim, c->target.dims);
+}
+
 static const lm_layer_vt reshape_vt = {.class_name = "Reshape",
                                        .base_name = "reshape",
                                        .min_in = 1,
                                        .max_in = 1,
-                                       .call = reshape_call};
+                                       .call = reshape_call,
+                                       .get_config = reshape_get_config};
 
 lm_layer *lm_reshape_(lm_shape target, lm_basic_opts o) {
     if (target.ndim < 1 || target.ndim >= LM_MAX_DIMS) return NULL;
@@ -203,11 +238,17 @@ static lm_status permute_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const
     return one_out(lm_op_transpose(g, in[0], perm), n_out, out);
 }
 
+static lm_status permute_get_config(const lm_layer *l, cJSON *k) {
+    const permute_cfg *c = l->cfg;
+    return lm_kc_put_ints(k, "dims", c->dims.ndim, c->dims.dims);
+}
+
 static const lm_layer_vt permute_vt = {.class_name = "Permute",
                                        .base_name = "permute",
                                        .min_in = 1,
                                        .max_in = 1,
-                                       .call = permute_call};
+                                       .call = permute_call,
+                                       .get_config = permute_get_config};
 
 lm_layer *lm_permute_(lm_shape dims, lm_basic_opts o) {
     if (dims.ndim < 1 || dims.ndim >= LM_MAX_DIMS) return NULL;
@@ -241,11 +282,16 @@ static lm_status repeat_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const 
     return one_out(lm_op_repeat(g, in[0], c->n), n_out, out);
 }
 
+static lm_status repeat_get_config(const lm_layer *l, cJSON *k) {
+    return lm_kc_put_int(k, "n", ((const repeat_cfg *)l->cfg)->n);
+}
+
 static const lm_layer_vt repeat_vt = {.class_name = "RepeatVector",
                                       .base_name = "repeat_vector",
                                       .min_in = 1,
                                       .max_in = 1,
-                                      .call = repeat_call};
+                                      .call = repeat_call,
+                                      .get_config = repeat_get_config};
 
 lm_layer *lm_repeat_vector_(int n, lm_basic_opts o) {
     if (n < 1) return NULL;

@@ -4,6 +4,7 @@
  * dimensions must be equal or 1; an input of lower rank gets axes of size 1
  * inserted after the batch axis. */
 #include "core/core.h"
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <stdio.h>
 #include <string.h>
@@ -124,9 +125,19 @@ static lm_status concat_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const 
     return LM_OK;
 }
 
+static lm_status concat_get_config(const lm_layer *l, cJSON *k) {
+    return lm_kc_put_int(k, "axis", ((const merge_cfg *)l->cfg)->axis);
+}
+#define merge_call_config NULL /* Add, Subtract, ...: no keys of their own */
+#define concat_call_config concat_get_config
+
 #define MERGE_VT(var, cls, base, lo, fn)                                                           \
-    static const lm_layer_vt var = {                                                               \
-        .class_name = cls, .base_name = base, .min_in = lo, .max_in = LM_MAX_IO, .call = fn}
+    static const lm_layer_vt var = {.class_name = cls,                                             \
+                                    .base_name = base,                                             \
+                                    .min_in = lo,                                                  \
+                                    .max_in = LM_MAX_IO,                                           \
+                                    .call = fn,                                                    \
+                                    .get_config = fn##_config}
 
 MERGE_VT(add_vt, "Add", "add", 1, merge_call);
 MERGE_VT(sub_vt, "Subtract", "subtract", 1, merge_call);

@@ -7,6 +7,7 @@
  * `training and self.trainable`), built from elementwise ops so that training
  * runs leave the statistics alone. */
 #include "core/core.h"
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <math.h>
 #include <stdio.h>
@@ -14,12 +15,22 @@
 typedef struct bn_cfg {
     float momentum, epsilon;
     lm_batch_norm_opts o;
+    lm_regularizer reg[2]; /* copies the option pointers are redirected to */
 } bn_cfg;
 
 typedef struct ln_cfg {
     float epsilon;
     lm_layer_norm_opts o;
+    lm_regularizer reg[2];
 } ln_cfg;
+
+/* Points the options at copies of the caller's regularizers, which may not
+ * outlive the constructor call. */
+static void keep_regs(lm_regularizer *copy, const lm_regularizer **beta,
+                      const lm_regularizer **gamma) {
+    if (*beta) copy[0] = **beta, *beta = &copy[0];
+    if (*gamma) copy[1] = **gamma, *gamma = &copy[1];
+}
 
 /* The last axis must be known and there must be one besides the batch. */
 static lm_status check_input(lm_layer *l, lm_graph *g, lm_shape s) {
@@ -94,18 +105,54 @@ static lm_status bn_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
     return LM_OK;
 }
 
+/* Keras's BatchNormalization.get_config keys, in its order. */
+static lm_status bn_get_config(const lm_layer *l, cJSON *k) {
+    const bn_cfg *c = l->cfg;
+    const lm_batch_norm_opts *o = &c->o;
+    lm_status st = lm_kc_put_int(k, "axis", -1);
+    if (!st) st = lm_kc_put_f32(k, "momentum", c->momentum);
+    if (!st) st = lm_kc_put_f32(k, "epsilon", c->epsilon);
+    if (!st) st = lm_kc_put_bool(k, "center", o->center != LM_FALSE);
+    if (!st) st = lm_kc_put_bool(k, "scale", o->scale != LM_FALSE);
+    if (!st) st = lm_kc_put_init(k, "beta_initializer", o->beta_initializer, LM_INIT_ZEROS);
+    if (!st) st = lm_kc_put_init(k, "gamma_initializer", o->gamma_initializer, LM_INIT_ONES);
+    if (!st)
+        st = lm_kc_put_init(k, "moving_mean_initializer", o->moving_mean_initializer, LM_INIT_ZEROS);
+    if (!st)
+        st = lm_kc_put_init(k, "moving_variance_initializer", o->moving_variance_initializer,
+                            LM_INIT_ONES);
+    if (!st) st = lm_kc_put_reg(k, "beta_regularizer", o->beta_regularizer);
+    if (!st) st = lm_kc_put_reg(k, "gamma_regularizer", o->gamma_regularizer);
+    if (!st) st = lm_kc_put_null(k, "beta_constraint");
+    if (!st) st = lm_kc_put_null(k, "gamma_constraint");
+    if (!st) st = lm_kc_put_bool(k, "synchronized", false);
+    if (!st) st = lm_kc_put_bool(k, "renorm", false);
+    if (!st) st = lm_kc_put_null(k, "renorm_clipping");
+    if (!st) st = lm_kc_put_num(k, "renorm_momentum", 0.99);
+    return st;
+}
+
 static const lm_layer_vt bn_vt = {.class_name = "BatchNormalization",
                                   .base_name = "batch_normalization",
                                   .min_in = 1,
                                   .max_in = 1,
                                   .build = bn_build,
                                   .call = bn_call,
-                                  .call_reads_trainable = true};
+                                  .call_reads_trainable = true,
+                                  .get_config = bn_get_config};
 
 lm_layer *lm_batch_normalization_(lm_batch_norm_opts o) {
-    bn_cfg c = {o.momentum != 0 ? o.momentum : 0.99f, o.epsilon != 0 ? o.epsilon : 1e-3f, o};
+    bn_cfg c = {.momentum = o.momentum != 0 ? o.momentum : 0.99f,
+                .epsilon = o.epsilon != 0 ? o.epsilon : 1e-3f,
+                .o = o};
     if (!isfinite(c.momentum) || !(c.epsilon > 0 && isfinite(c.epsilon))) return NULL;
-    return lm_layer_alloc(&bn_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    lm_layer *l = lm_layer_alloc(&bn_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    if (l) {
+        bn_cfg *bc = l->cfg;
+        keep_regs(bc->reg, &bc->o.beta_regularizer, &bc->o.gamma_regularizer);
+        bc->o.name = NULL;
+    }
+    return l;
 }
 
 /* ---- LayerNormalization ---- */
@@ -139,15 +186,42 @@ static lm_status ln_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
     return LM_OK;
 }
 
+/* Keras's LayerNormalization.get_config keys, in its order. */
+static lm_status ln_get_config(const lm_layer *l, cJSON *k) {
+    const ln_cfg *c = l->cfg;
+    const lm_layer_norm_opts *o = &c->o;
+    /* Keras's build turns the axis into a list. */
+    const int64_t axis = -1;
+    lm_status st = l->built ? lm_kc_put_ints(k, "axis", 1, &axis) : lm_kc_put_int(k, "axis", -1);
+    if (!st) st = lm_kc_put_f32(k, "epsilon", c->epsilon);
+    if (!st) st = lm_kc_put_bool(k, "center", o->center != LM_FALSE);
+    if (!st) st = lm_kc_put_bool(k, "scale", o->scale != LM_FALSE);
+    if (!st) st = lm_kc_put_bool(k, "rms_scaling", false);
+    if (!st) st = lm_kc_put_init(k, "beta_initializer", o->beta_initializer, LM_INIT_ZEROS);
+    if (!st) st = lm_kc_put_init(k, "gamma_initializer", o->gamma_initializer, LM_INIT_ONES);
+    if (!st) st = lm_kc_put_reg(k, "beta_regularizer", o->beta_regularizer);
+    if (!st) st = lm_kc_put_reg(k, "gamma_regularizer", o->gamma_regularizer);
+    if (!st) st = lm_kc_put_null(k, "beta_constraint");
+    if (!st) st = lm_kc_put_null(k, "gamma_constraint");
+    return st;
+}
+
 static const lm_layer_vt ln_vt = {.class_name = "LayerNormalization",
                                   .base_name = "layer_normalization",
                                   .min_in = 1,
                                   .max_in = 1,
                                   .build = ln_build,
-                                  .call = ln_call};
+                                  .call = ln_call,
+                                  .get_config = ln_get_config};
 
 lm_layer *lm_layer_normalization_(lm_layer_norm_opts o) {
-    ln_cfg c = {o.epsilon != 0 ? o.epsilon : 1e-3f, o};
+    ln_cfg c = {.epsilon = o.epsilon != 0 ? o.epsilon : 1e-3f, .o = o};
     if (!(c.epsilon > 0 && isfinite(c.epsilon))) return NULL;
-    return lm_layer_alloc(&ln_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    lm_layer *l = lm_layer_alloc(&ln_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    if (l) {
+        ln_cfg *lc = l->cfg;
+        keep_regs(lc->reg, &lc->o.beta_regularizer, &lc->o.gamma_regularizer);
+        lc->o.name = NULL;
+    }
+    return l;
 }

@@ -3,6 +3,7 @@
  * padding counting only real cells, as Keras) and the global poolings, which
  * reduce every axis but the batch and the channels. */
 #include "core/core.h"
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <stdarg.h>
 #include <stdio.h>
@@ -88,9 +89,31 @@ static lm_status global_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const 
     return LM_OK;
 }
 
+/* Keras's pooling get_config keys, in its order. */
+static lm_status pool_get_config(const lm_layer *l, cJSON *k) {
+    const pool_cfg *c = l->cfg;
+    int64_t ps[2] = {c->k[0], c->k[1]}, s[2] = {c->s[0], c->s[1]};
+    lm_status st = lm_kc_put_ints(k, "pool_size", c->rank, ps);
+    if (!st) st = lm_kc_put_padding(k, "padding", c->padding);
+    if (!st) st = lm_kc_put_ints(k, "strides", c->rank, s);
+    if (!st) st = lm_kc_put_str(k, "data_format", "channels_last");
+    return st;
+}
+
+static lm_status global_get_config(const lm_layer *l, cJSON *k) {
+    lm_status st = lm_kc_put_str(k, "data_format", "channels_last");
+    return st ? st : lm_kc_put_bool(k, "keepdims", ((const pool_cfg *)l->cfg)->keepdims);
+}
+
 #define POOL_VT(var, cls, base, fn)                                                                \
-    static const lm_layer_vt var = {                                                               \
-        .class_name = cls, .base_name = base, .min_in = 1, .max_in = 1, .call = fn}
+    static const lm_layer_vt var = {.class_name = cls,                                             \
+                                    .base_name = base,                                             \
+                                    .min_in = 1,                                                   \
+                                    .max_in = 1,                                                   \
+                                    .call = fn,                                                    \
+                                    .get_config = fn##_config}
+#define pool_call_config pool_get_config
+#define global_call_config global_get_config
 
 POOL_VT(max2d_vt, "MaxPooling2D", "max_pooling2d", pool_call);
 POOL_VT(avg2d_vt, "AveragePooling2D", "average_pooling2d", pool_call);

@@ -6,6 +6,7 @@
  * lm_call_n(layer, 3, (x, h, c)). Outputs follow Keras: the sequence (in
  * processing order, so reversed with go_backwards) or the last output, then
  * the final states with return_state. */
+#include "io/keras_config.h"
 #include "nn/nn.h"
 #include <stdio.h>
 #include <string.h>
@@ -167,24 +168,63 @@ static lm_status rl_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *in,
     return LM_OK;
 }
 
+/* Keras's SimpleRNN / LSTM / GRU get_config keys, in their order. */
+static lm_status rl_get_config(const lm_layer *l, cJSON *k) {
+    const rl_cfg *c = l->cfg;
+    const lm_rnn_layer_opts *o = &c->o;
+    lm_status st = lm_kc_put_bool(k, "return_sequences", o->return_sequences);
+    if (!st) st = lm_kc_put_bool(k, "return_state", o->return_state);
+    if (!st) st = lm_kc_put_bool(k, "go_backwards", o->go_backwards);
+    if (!st) st = lm_kc_put_bool(k, "stateful", false);
+    if (!st) st = lm_kc_put_bool(k, "unroll", false);
+    if (!st) st = lm_kc_put_bool(k, "zero_output_for_mask", false);
+    if (!st) st = lm_kc_put_int(k, "units", c->units);
+    if (!st) st = lm_kc_put_act(k, "activation", act_of(c));
+    if (!st && c->kind != RL_SIMPLE) st = lm_kc_put_act(k, "recurrent_activation", ract_of(c));
+    if (!st) st = lm_kc_put_bool(k, "use_bias", o->use_bias != LM_FALSE);
+    if (!st)
+        st = lm_kc_put_init(k, "kernel_initializer", o->kernel_initializer, LM_INIT_GLOROT_UNIFORM);
+    if (!st)
+        st = lm_kc_put_init(k, "recurrent_initializer", o->recurrent_initializer, LM_INIT_ORTHOGONAL);
+    if (!st) st = lm_kc_put_init(k, "bias_initializer", o->bias_initializer, LM_INIT_ZEROS);
+    if (!st && c->kind == RL_LSTM)
+        st = lm_kc_put_bool(k, "unit_forget_bias", o->unit_forget_bias != LM_FALSE);
+    if (!st) st = lm_kc_put_reg(k, "kernel_regularizer", reg_of(c, REG_KERNEL));
+    if (!st) st = lm_kc_put_reg(k, "recurrent_regularizer", reg_of(c, REG_RECURRENT));
+    if (!st) st = lm_kc_put_reg(k, "bias_regularizer", reg_of(c, REG_BIAS));
+    if (!st)
+        st = lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
+    if (!st) st = lm_kc_put_null(k, "kernel_constraint");
+    if (!st) st = lm_kc_put_null(k, "recurrent_constraint");
+    if (!st) st = lm_kc_put_null(k, "bias_constraint");
+    if (!st) st = lm_kc_put_num(k, "dropout", 0.0);
+    if (!st) st = lm_kc_put_num(k, "recurrent_dropout", 0.0);
+    if (!st && c->kind == RL_GRU) st = lm_kc_put_bool(k, "reset_after", reset_after(c));
+    if (!st && c->kind != RL_SIMPLE) st = lm_kc_put_null(k, "seed");
+    return st;
+}
+
 static const lm_layer_vt simple_rnn_vt = {.class_name = "SimpleRNN",
                                           .base_name = "simple_rnn",
                                           .min_in = 1,
                                           .max_in = 2,
                                           .build = rl_build,
-                                          .call = rl_call};
+                                          .call = rl_call,
+                                          .get_config = rl_get_config};
 static const lm_layer_vt lstm_vt = {.class_name = "LSTM",
                                     .base_name = "lstm",
                                     .min_in = 1,
                                     .max_in = 3,
                                     .build = rl_build,
-                                    .call = rl_call};
+                                    .call = rl_call,
+                                    .get_config = rl_get_config};
 static const lm_layer_vt gru_vt = {.class_name = "GRU",
                                    .base_name = "gru",
                                    .min_in = 1,
                                    .max_in = 2,
                                    .build = rl_build,
-                                   .call = rl_call};
+                                   .call = rl_call,
+                                   .get_config = rl_get_config};
 
 static lm_layer *rl_new(rl_kind kind, const lm_layer_vt *vt, int units, lm_rnn_layer_opts o) {
     if (units < 1 || (int)o.activation < 0 || o.activation >= LM_ACT_COUNT ||

@@ -1,5 +1,6 @@
 /* ZeroPadding2D: zero rows above and below, zero columns left and right of
  * (batch, height, width, channels) inputs; default ((1, 1), (1, 1)). */
+#include "io/keras_config.h"
 #include "nn/nn.h"
 
 typedef struct zpad_cfg {
@@ -26,11 +27,30 @@ static lm_status zpad_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *i
     return LM_OK;
 }
 
+/* "padding": [[top, bottom], [left, right]], then "data_format". */
+static lm_status zpad_get_config(const lm_layer *l, cJSON *k) {
+    const zpad_cfg *c = l->cfg;
+    cJSON *pair = cJSON_CreateObject(); /* a holder for the two lists */
+    lm_status st = pair ? LM_OK : LM_ERR_OOM;
+    if (!st) st = lm_kc_put_ints(pair, "0", 2, c->pad[0]);
+    if (!st) st = lm_kc_put_ints(pair, "1", 2, c->pad[1]);
+    cJSON *list = st ? NULL : cJSON_CreateArray();
+    if (list) {
+        cJSON_AddItemToArray(list, cJSON_DetachItemFromObject(pair, "0"));
+        cJSON_AddItemToArray(list, cJSON_DetachItemFromObject(pair, "1"));
+    }
+    cJSON_Delete(pair);
+    if (!st) st = lm_kc_put(k, "padding", list);
+    if (!st) st = lm_kc_put_str(k, "data_format", "channels_last");
+    return st;
+}
+
 static const lm_layer_vt zpad_vt = {.class_name = "ZeroPadding2D",
                                     .base_name = "zero_padding2d",
                                     .min_in = 1,
                                     .max_in = 1,
-                                    .call = zpad_call};
+                                    .call = zpad_call,
+                                    .get_config = zpad_get_config};
 
 lm_layer *lm_zero_padding2d_(lm_zero_padding2d_opts o) {
     zpad_cfg c;
