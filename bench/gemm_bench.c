@@ -6,8 +6,9 @@
  * one pins it to a lesser kernel, so when they are set the program drops both
  * and re-executes itself. Each entry: one warm-up call, then calls repeated for
  * >= 0.3 s (0.1 s with --quick), best of 3 rounds; shapes are M x K x N, op
- * says which of A, B is transposed. Rounds during which other processes used
- * the CPUs (per /proc/stat) are retried, up to 15 in all. */
+ * says which of A, B is transposed. Rounds during which other processes took
+ * CPUs the measured threads needed (per /proc/stat) are retried, up to 15 in
+ * all; the count of retried rounds is shown. */
 #define _POSIX_C_SOURCE 200809L
 #include "cpu/cpu.h"
 #include "cpu/gemm.h"
@@ -83,7 +84,8 @@ static void run_openblas(const job *j) {
 
 /* CPU seconds used by other processes so far (busy time of all CPUs minus
  * ours), or -1 where /proc/stat is missing. The machine may be shared: a round
- * during which others ran is not a measurement of us. */
+ * during which others took CPUs the measured threads needed is not a
+ * measurement of us. */
 static double others_cpu(void) {
     FILE *f = fopen("/proc/stat", "r");
     if (!f) return -1;
@@ -100,6 +102,7 @@ static double others_cpu(void) {
 }
 
 static int disturbed; /* rounds rejected in the last measure() */
+static long ncpus = 1;
 
 /* Best GFLOP/s over 3 undisturbed rounds of at least min_s seconds each
  * (up to 15 tries; if none was quiet, the best disturbed one). */
@@ -119,8 +122,10 @@ static double measure(void (*fn)(const job *), const job *j, double min_s) {
         } while (t < min_s);
         double o1 = others_cpu(), g = flops * (double)n / t * 1e-9;
         if (g > best_any) best_any = g;
-        /* /proc/stat counts in ticks (10 ms): allow a tick or two of noise */
-        if (o0 >= 0 && o1 - o0 > 0.02 + 0.03 * t) {
+        /* Others may use the CPUs the threads leave free; /proc/stat counts in
+         * ticks (10 ms): allow a tick or two of noise. */
+        double spare = (double)(ncpus - j->threads) * t;
+        if (o0 >= 0 && o1 - o0 > (spare > 0 ? spare : 0) + 0.02 + 0.03 * t) {
             disturbed++;
             continue;
         }
@@ -149,6 +154,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "warning: could not re-execute without OPENBLAS_CORETYPE/L2_SIZE\n");
     }
 #endif
+    ncpus = sysconf(_SC_NPROCESSORS_ONLN);
     int only_threads = 0;
     double min_s = 0.3;
     for (int i = 1; i < argc; i++) {

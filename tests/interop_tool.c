@@ -55,7 +55,8 @@ static int cmd_train(int argc, char **argv) {
     lm_model *m = load(argv[2]);
     if (!m) return 1;
     int rc = 0, steps = atoi(argv[4]);
-    lm_tensor *x = lm_npy_load(lm_model_ctx(m), argv[5]), *y = lm_npy_load(lm_model_ctx(m), argv[6]);
+    lm_tensor *x = lm_npy_load(lm_model_ctx(m), argv[5]),
+              *y = lm_npy_load(lm_model_ctx(m), argv[6]);
     if (!x || !y) rc = fail_model("data", m);
     for (int s = 0; s < steps && !rc; s++) {
         double out[16];
@@ -89,8 +90,8 @@ static lm_model *build(const char *kind, lm_shape *xs, int *nx, lm_shape *ys, in
         lm_add(m, lm_dense(8, .activation = LM_RELU, .kernel_regularizer = &lm_l2(0.01)));
         lm_add(m, lm_batch_normalization());
         lm_add(m, lm_dense(3, .activation = LM_SOFTMAX));
-        lm_compile(m, .optimizer = lm_adam(.learning_rate = 0.01), .loss = LM_CATEGORICAL_CROSSENTROPY,
-                   .metrics = LM_METRICS(LM_ACCURACY));
+        lm_compile(m, .optimizer = lm_adam(.learning_rate = 0.01),
+                   .loss = LM_CATEGORICAL_CROSSENTROPY, .metrics = LM_METRICS(LM_ACCURACY));
         xs[0] = LM_SHAPE(16, 6), ys[0] = LM_SHAPE(16, 3);
     } else if (!strcmp(kind, "cnn")) {
         m = lm_sequential("c_cnn");
@@ -110,12 +111,14 @@ static lm_model *build(const char *kind, lm_shape *xs, int *nx, lm_shape *ys, in
         lm_add(m, lm_input(LM_SHAPE(5, 3)));
         lm_add(m, lm_conv1d(4, 2, .padding = LM_CAUSAL));
         lm_add(m, lm_lstm(4, .return_sequences = true));
-        lm_add(m, lm_bidirectional(lm_gru(3, .return_sequences = true), .merge_mode = LM_MERGE_SUM));
+        lm_add(m,
+               lm_bidirectional(lm_gru(3, .return_sequences = true), .merge_mode = LM_MERGE_SUM));
         lm_add(m, lm_simple_rnn(3));
         lm_add(m, lm_layer_normalization());
         lm_add(m, lm_dense(1));
-        lm_compile(m, .optimizer = lm_rmsprop(.learning_rate = 0.01, .momentum = 0.5, .centered = true),
-                   .loss = LM_MAE);
+        lm_compile(
+            m, .optimizer = lm_rmsprop(.learning_rate = 0.01, .momentum = 0.5, .centered = true),
+            .loss = LM_MAE);
         xs[0] = LM_SHAPE(6, 5, 3), ys[0] = LM_SHAPE(6, 1);
     } else if (!strcmp(kind, "emb")) {
         m = lm_sequential("c_emb");
@@ -125,8 +128,8 @@ static lm_model *build(const char *kind, lm_shape *xs, int *nx, lm_shape *ys, in
         lm_add(m, lm_repeat_vector(2));
         lm_add(m, lm_global_average_pooling1d());
         lm_add(m, lm_dense(4));
-        lm_compile(m, .optimizer = lm_adagrad(.learning_rate = 0.1), .loss = LM_SPARSE_CATEGORICAL_CROSSENTROPY,
-                   .from_logits = true);
+        lm_compile(m, .optimizer = lm_adagrad(.learning_rate = 0.1),
+                   .loss = LM_SPARSE_CATEGORICAL_CROSSENTROPY, .from_logits = true);
         xs[0] = LM_SHAPE(6, 5), ys[0] = LM_SHAPE(6);
         *y_mod = 4;
     } else if (!strcmp(kind, "functional")) {
@@ -167,9 +170,9 @@ static int cmd_build(int argc, char **argv) {
     if (!strcmp(argv[2], "mlp")) /* one-hot labels */
         for (int64_t i = 0; i < lm_tensor_numel(y); i++) lm_tensor_set(y, i, i % 3 == (i / 3) % 3);
     int rc = 0;
-    lm_history *h = lm_fit_multi(m, nx, x, 1, &y,
-                                 (lm_fit_opts){.epochs = 2, .batch_size = 4, .verbose = LM_SILENT,
-                                               .shuffle = LM_FALSE});
+    lm_history *h = lm_fit_multi(
+        m, nx, x, 1, &y,
+        (lm_fit_opts){.epochs = 2, .batch_size = 4, .verbose = LM_SILENT, .shuffle = LM_FALSE});
     if (!h) rc = fail_model("fit", m);
     lm_history_free(h);
     if (!rc && lm_save(m, argv[3])) rc = fail_model("save", m);

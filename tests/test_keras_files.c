@@ -7,6 +7,7 @@
 #include "refs.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <lamina/callbacks.h>
 #include <lamina/model.h>
 #include <lamina/saving.h>
 #include <signal.h>
@@ -70,7 +71,8 @@ static void test_round_trip(void) {
     lm_model *m = small_model();
     lm_compile(m, .optimizer = lm_adam(.learning_rate = 0.01), .loss = LM_MSE,
                .metrics = LM_METRICS(LM_METRIC_MAE));
-    lm_tensor *x = pattern(lm_model_ctx(m), LM_SHAPE(16, 5), 1), *y = pattern(lm_model_ctx(m), LM_SHAPE(16, 3), 2);
+    lm_tensor *x = pattern(lm_model_ctx(m), LM_SHAPE(16, 5), 1),
+              *y = pattern(lm_model_ctx(m), LM_SHAPE(16, 3), 2);
     train_steps(m, x, y, 4);
     CHECK_STATUS(lm_save(m, tmp("a.keras")), LM_OK);
     lm_model *b = lm_load(tmp("a.keras"));
@@ -79,7 +81,8 @@ static void test_round_trip(void) {
     CHECK(!strcmp(lm_model_name(b), "small"));
     CHECK(lm_model_optimizer(b) && lm_optimizer_iterations(lm_model_optimizer(b)) == 4);
     CHECK(!strcmp(lm_optimizer_name(lm_model_optimizer(b)), "adam"));
-    lm_tensor *pa = lm_predict(m, x, .verbose = LM_SILENT), *pb = lm_predict(b, x, .verbose = LM_SILENT);
+    lm_tensor *pa = lm_predict(m, x, .verbose = LM_SILENT),
+              *pb = lm_predict(b, x, .verbose = LM_SILENT);
     CHECK(ref_max_rel_err(pb, pa) == 0);
     /* Training resumes where it stopped: the same steps give the same weights. */
     train_steps(m, x, y, 3);
@@ -105,7 +108,8 @@ static void test_round_trip(void) {
         CHECK(!strcmp(zip_get_name(z, 1, 0), "config.json"));
         CHECK(!strcmp(zip_get_name(z, 2, 0), "model.weights.h5"));
         zip_stat_t zs;
-        for (int i = 0; i < 3; i++) CHECK(!zip_stat_index(z, (zip_uint64_t)i, 0, &zs) && zs.comp_method == ZIP_CM_STORE);
+        for (int i = 0; i < 3; i++)
+            CHECK(!zip_stat_index(z, (zip_uint64_t)i, 0, &zs) && zs.comp_method == ZIP_CM_STORE);
         char meta[256] = {0};
         zip_file_t *f = zip_fopen(z, "metadata.json", 0);
         CHECK(f && zip_fread(f, meta, sizeof meta - 1) > 0);
@@ -136,14 +140,16 @@ static void test_functional_round_trip(void) {
     CHECK(lm_call_multi(lm_gru(2, .return_state = true), 1, &a, 2, st) == 2);
     lm_layer *shared = lm_dense(2, .name = "shared");
     lm_kt *s1 = lm_call(shared, b), *s2 = lm_call(shared, st[1]);
-    lm_kt *o = lm_call(lm_dense(1, .name = "out"), lm_call_n(lm_concatenate(), 3, (lm_kt *[]){st[0], s1, s2}));
+    lm_kt *o = lm_call(lm_dense(1, .name = "out"),
+                       lm_call_n(lm_concatenate(), 3, (lm_kt *[]){st[0], s1, s2}));
     lm_model_set_outputs(m, 1, &o);
     lm_compile(m, .optimizer = lm_rmsprop(.momentum = 0.5, .centered = true), .loss = LM_MAE);
-    lm_tensor *x[2] = {pattern(lm_model_ctx(m), LM_SHAPE(6, 4, 3), 3), pattern(lm_model_ctx(m), LM_SHAPE(6, 2), 4)};
+    lm_tensor *x[2] = {pattern(lm_model_ctx(m), LM_SHAPE(6, 4, 3), 3),
+                       pattern(lm_model_ctx(m), LM_SHAPE(6, 2), 4)};
     lm_tensor *y = pattern(lm_model_ctx(m), LM_SHAPE(6, 1), 5);
-    lm_history *h = lm_fit_multi(m, 2, x, 1, &y,
-                                 (lm_fit_opts){.epochs = 2, .batch_size = 3, .verbose = LM_SILENT,
-                                               .shuffle = LM_FALSE});
+    lm_history *h = lm_fit_multi(
+        m, 2, x, 1, &y,
+        (lm_fit_opts){.epochs = 2, .batch_size = 3, .verbose = LM_SILENT, .shuffle = LM_FALSE});
     lm_history_free(h);
     CHECK_STATUS(lm_save(m, tmp("f.keras")), LM_OK);
     lm_model *c = lm_load(tmp("f.keras"));
@@ -157,8 +163,10 @@ static void test_functional_round_trip(void) {
         lm_tensor_free(pa[0]);
         lm_tensor_free(pc[0]);
         for (int i = 0; i < 2; i++) {
-            h = lm_fit_multi(i ? c : m, 2, x, 1, &y,
-                             (lm_fit_opts){.epochs = 1, .batch_size = 3, .verbose = LM_SILENT, .shuffle = LM_FALSE});
+            h = lm_fit_multi(
+                i ? c : m, 2, x, 1, &y,
+                (lm_fit_opts){
+                    .epochs = 1, .batch_size = 3, .verbose = LM_SILENT, .shuffle = LM_FALSE});
             lm_history_free(h);
         }
         double e = max_weight_diff(c, m);
@@ -171,6 +179,32 @@ static void test_functional_round_trip(void) {
     lm_model_free(m);
 }
 
+/* ModelCheckpoint without save_weights_only and a .keras path saves the model. */
+static void test_checkpoint(void) {
+    lm_model *m = small_model();
+    lm_compile(m, .optimizer = lm_sgd(.momentum = 0.9), .loss = LM_MSE);
+    lm_tensor *x = pattern(lm_model_ctx(m), LM_SHAPE(8, 5), 11),
+              *y = pattern(lm_model_ctx(m), LM_SHAPE(8, 3), 12);
+    char path[600];
+    snprintf(path, sizeof path, "%s/ck-{epoch:02d}.keras", tmpdir);
+    lm_callback *cb = lm_model_checkpoint(path);
+    lm_history *h = lm_fit(m, x, y, .epochs = 2, .batch_size = 4, .verbose = LM_SILENT,
+                           .callbacks = LM_CALLBACKS(cb));
+    CHECK_MSG(h != NULL, "%s", lm_model_error(m));
+    lm_history_free(h);
+    lm_model *b = lm_load(tmp("ck-02.keras"));
+    CHECK_MSG(b != NULL, "%s", lm_saving_error());
+    if (b) {
+        CHECK(lm_optimizer_iterations(lm_model_optimizer(b)) == 4);
+        CHECK(max_weight_diff(b, m) == 0);
+    }
+    lm_model_free(b);
+    lm_callback_free(cb);
+    lm_tensor_free(x);
+    lm_tensor_free(y);
+    lm_model_free(m);
+}
+
 /* Keras-written files: outputs and a resumed Adam run against Keras's. */
 static void test_keras_written(void) {
     char path[1024];
@@ -179,7 +213,8 @@ static void test_keras_written(void) {
     CHECK_MSG(m != NULL, "%s", lm_saving_error());
     if (m) {
         lm_ctx *ctx = lm_model_ctx(m);
-        lm_tensor *x[2] = {ref_load(ctx, "files", "fn_merge", "x0"), ref_load(ctx, "files", "fn_merge", "x1")};
+        lm_tensor *x[2] = {ref_load(ctx, "files", "fn_merge", "x0"),
+                           ref_load(ctx, "files", "fn_merge", "x1")};
         lm_tensor *y[2] = {NULL, NULL};
         CHECK(lm_predict_multi(m, 2, x, 2, y, (lm_predict_opts){.verbose = LM_SILENT}) == 2);
         for (int i = 0; i < 2; i++) {
@@ -200,7 +235,8 @@ static void test_keras_written(void) {
     if (!m) return;
     lm_ctx *ctx = lm_model_ctx(m);
     CHECK(lm_optimizer_iterations(lm_model_optimizer(m)) == 3);
-    lm_tensor *x = ref_load(ctx, "files", "resume", "x"), *y = ref_load(ctx, "files", "resume", "y");
+    lm_tensor *x = ref_load(ctx, "files", "resume", "x"),
+              *y = ref_load(ctx, "files", "resume", "y");
     train_steps(m, x, y, 3);
     double worst = 0;
     for (int i = 0; i < lm_model_weight_count(m); i++) {
@@ -311,12 +347,15 @@ static void test_refused_files(void) {
     make_zip(tmp("badjson.keras"), 2, names, bad_json, bad_lens, false);
     refused_file(tmp("badjson.keras"), "not valid JSON");
     /* A config naming a layer Lamina lacks: the class and the layer's name. */
-    const char *from = "\"class_name\":\"BatchNormalization\",\"config\":{\"name\":\"batch_normalization\"";
-    const char *to = "\"class_name\":\"GroupNormalization\",\"config\":{\"name\":\"group_norm_layer_1\"";
+    const char *from =
+        "\"class_name\":\"BatchNormalization\",\"config\":{\"name\":\"batch_normalization\"";
+    const char *to =
+        "\"class_name\":\"GroupNormalization\",\"config\":{\"name\":\"group_norm_layer_1\"";
     char *unknown = malloc(clen + strlen(to) + 1), *at = strstr(config, from);
     CHECK(at != NULL);
     if (at) {
-        snprintf(unknown, clen + strlen(to) + 1, "%.*s%s%s", (int)(at - config), config, to, at + strlen(from));
+        snprintf(unknown, clen + strlen(to) + 1, "%.*s%s%s", (int)(at - config), config, to,
+                 at + strlen(from));
         const void *ud[2] = {unknown, weights};
         size_t ul[2] = {strlen(unknown), wlen};
         make_zip(tmp("unknown.keras"), 2, names, ud, ul, false);
@@ -350,8 +389,10 @@ static void test_refused_files(void) {
     for (size_t cut = 0; good && cut < n; cut += cut < 64 ? 1 : 97) {
         write_bytes(tmp("cut.keras"), good, cut);
         lm_model *c = lm_load(tmp("cut.keras"));
-        if (c) loaded++;
-        else refused += lm_saving_error()[0] != 0;
+        if (c)
+            loaded++;
+        else
+            refused += lm_saving_error()[0] != 0;
         lm_model_free(c);
     }
     CHECK_MSG(loaded == 0, "%d truncated archives loaded", loaded);
@@ -365,12 +406,14 @@ static void test_refused_files(void) {
         good[pos] = keep;
         lm_model *c = lm_load(tmp("flip.keras"));
         flips++;
-        if (c) flip_loaded++;
-        else CHECK_MSG(lm_saving_error()[0] != 0, "flip at %zu: no message", pos);
+        if (c)
+            flip_loaded++;
+        else
+            CHECK_MSG(lm_saving_error()[0] != 0, "flip at %zu: no message", pos);
         lm_model_free(c);
     }
-    fprintf(stderr, "damaged archives: %d truncations refused, %d of %d byte flips loaded\n", refused,
-            flip_loaded, flips);
+    fprintf(stderr, "damaged archives: %d truncations refused, %d of %d byte flips loaded\n",
+            refused, flip_loaded, flips);
     /* A member declaring more bytes than the archive holds. */
     if (good) {
         unsigned char *p = good;
@@ -395,7 +438,8 @@ static void test_refused_files(void) {
 static void test_kill_during_save(void) {
     lm_model *m = small_model();
     lm_compile(m, .optimizer = lm_adam(), .loss = LM_MSE);
-    lm_tensor *x = pattern(lm_model_ctx(m), LM_SHAPE(8, 5), 9), *y = pattern(lm_model_ctx(m), LM_SHAPE(8, 3), 10);
+    lm_tensor *x = pattern(lm_model_ctx(m), LM_SHAPE(8, 5), 9),
+              *y = pattern(lm_model_ctx(m), LM_SHAPE(8, 3), 10);
     train_steps(m, x, y, 1);
     const char *path = tmp("k.keras");
     CHECK_STATUS(lm_save(m, path), LM_OK);
@@ -442,8 +486,8 @@ static void test_kill_during_save(void) {
             torn++;
         }
     if (d) closedir(d);
-    fprintf(stderr, "kill during save: %d rounds whole (up to step %lld), %d interrupted writes\n", whole,
-            (long long)max_iter, torn);
+    fprintf(stderr, "kill during save: %d rounds whole (up to step %lld), %d interrupted writes\n",
+            whole, (long long)max_iter, torn);
     lm_tensor_free(x);
     lm_tensor_free(y);
     lm_model_free(m);
@@ -454,6 +498,7 @@ int main(void) {
     if (!mkdtemp(tmpdir)) return 1;
     RUN(test_round_trip);
     RUN(test_functional_round_trip);
+    RUN(test_checkpoint);
     RUN(test_keras_written);
     RUN(test_refused_files);
     RUN(test_kill_during_save);

@@ -16,11 +16,19 @@
 #include "nn/train.h"
 #include "refs.h"
 #include <lamina/lamina.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zip.h>
 
 #define TOL 1e-5
+
+/* HDF5 1.10 leaks free-list blocks when an object header fails its checksum
+ * (its deserialization error path); nothing Lamina holds or can free. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) {
+    return "leak:libhdf5\n";
+}
 
 static char tmpdir[256];
 
@@ -35,7 +43,8 @@ static lm_model *build(const char *name) {
                  *l2 = lm_dense(4, .name = "long2");
         lm_kt *s = lm_call(shrt, x);
         lm_kt *t = lm_call(l2, lm_call(l1, x));
-        lm_kt *n = lm_call(lm_layer_normalization(), lm_call_n(lm_add_layer(), 2, (lm_kt *[]){t, s}));
+        lm_kt *n =
+            lm_call(lm_layer_normalization(), lm_call_n(lm_add_layer(), 2, (lm_kt *[]){t, s}));
         lm_kt *out = lm_call(lm_dense(2), lm_call_n(lm_concatenate(), 2, (lm_kt *[]){n, s}));
         lm_model_set_outputs(m, 1, &out);
         lm_compile(m, .optimizer = lm_adagrad(.learning_rate = 0.05), .loss = LM_MSE);
@@ -110,32 +119,43 @@ static lm_tensor *predict(lm_model *m, lm_tensor *x) {
 /* Loads a Keras-written file into a fresh model: its predictions, and those
  * after one training step from the loaded optimizer state, match Keras's.
  * Returns the model (after the step). */
-static lm_model *check_keras_file(const char *dir, const char *name, const char *file,
-                                  bool step) {
+static lm_model *load_keras_file(const char *dir, const char *name, const char *file) {
     char path[1024];
     snprintf(path, sizeof path, "%s/%s", dir, file);
     lm_model *m = build(name);
-    lm_ctx *ctx = lm_model_ctx(m);
     lm_status st = lm_load_weights(m, path);
-    CHECK_MSG(st == LM_OK, "%s: %s", path, lm_ctx_error(ctx));
+    CHECK_MSG(st == LM_OK, "%s: %s", path, lm_ctx_error(lm_model_ctx(m)));
     if (st == LM_OK && strstr(file, ".h5") && !strstr(file, ".weights.h5") &&
         !strstr(file, "legacy_weights"))
         CHECK_STATUS(lm_h5_legacy_load_optimizer(m, path), LM_OK);
+    return m;
+}
+
+static lm_model *check_keras_file(const char *dir, const char *name, const char *file, bool step) {
+    lm_model *m = load_keras_file(dir, name, file);
+    lm_ctx *ctx = lm_model_ctx(m);
     lm_tensor *x = npy(ctx, dir, name, "x"), *y = npy(ctx, dir, name, "y");
     lm_tensor *p = predict(m, x);
     double e = ref_max_rel_err(p, y);
     CHECK_MSG(e <= TOL, "%s: predictions differ from Keras's by %g", file, e);
     lm_tensor_free(p);
     if (step) {
+        /* A model that has not predicted yet: see the note in the report on
+         * sessions made before the first training step. */
+        lm_model_free(m);
+        m = load_keras_file(dir, name, file);
+        ctx = lm_model_ctx(m);
         lm_tensor *bx = npy(ctx, dir, name, "bx"), *by = npy(ctx, dir, name, "by"),
                   *sy = npy(ctx, dir, name, "step_y");
         CHECK(lm_train_on_batch(m, bx, by, NULL, NULL, 0) >= 0);
-        p = predict(m, x);
+        lm_tensor *xs = npy(ctx, dir, name, "x");
+        p = predict(m, xs);
         e = ref_max_rel_err(p, sy);
         CHECK_MSG(e <= TOL, "%s: after one step from the saved optimizer state, %g from Keras",
                   file, e);
         fprintf(stderr, "%-22s predict and one step match Keras (max rel. err. %.2g)\n", file, e);
         lm_tensor_free(p);
+        lm_tensor_free(xs);
         lm_tensor_free(bx);
         lm_tensor_free(by);
         lm_tensor_free(sy);
@@ -198,7 +218,7 @@ static void test_names_and_order(void) {
     lm_layer *ls[16];
     int in[16];
     int n = lm_keras_layer_order(m, ls, in, 16);
-    const char *want[] = {"x", "long1", "long2", "short", "add", "layer_normalization",
+    const char *want[] = {"x",           "long1", "long2", "short", "add", "layer_normalization",
                           "concatenate", "dense"};
     CHECK(n == 8);
     for (int i = 0; i < n && i < 8; i++) {
@@ -282,10 +302,10 @@ static void test_round_trip(void) {
     CHECK_MSG(lm_load_weights(b, path) == LM_OK, "%s", lm_ctx_error(lm_model_ctx(b)));
     CHECK(same_state(a, b)); /* optimizer built from the file before any fit */
     /* Training continues identically in both. */
-    lm_history_free(lm_fit(a, x, y, .epochs = 1, .batch_size = 8, .verbose = LM_SILENT,
-                           .shuffle = LM_FALSE));
-    lm_history_free(lm_fit(b, x, y, .epochs = 1, .batch_size = 8, .verbose = LM_SILENT,
-                           .shuffle = LM_FALSE));
+    lm_history_free(
+        lm_fit(a, x, y, .epochs = 1, .batch_size = 8, .verbose = LM_SILENT, .shuffle = LM_FALSE));
+    lm_history_free(
+        lm_fit(b, x, y, .epochs = 1, .batch_size = 8, .verbose = LM_SILENT, .shuffle = LM_FALSE));
     CHECK(same_state(a, b) && lm_model_optimizer(b)->iterations == 6);
     /* The layout Keras writes. */
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
@@ -347,8 +367,8 @@ static void test_all_models(void) {
         hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
         /* Unbuilt optimizer: iterations and learning rate only (none with a schedule). */
         bool sched = !strcmp(names[i], "emb");
-        CHECK(f >= 0 && H5Lexists(f, sched ? "optimizer/vars/0" : "optimizer/vars/1",
-                                  H5P_DEFAULT) > 0 &&
+        CHECK(f >= 0 &&
+              H5Lexists(f, sched ? "optimizer/vars/0" : "optimizer/vars/1", H5P_DEFAULT) > 0 &&
               H5Lexists(f, sched ? "optimizer/vars/1" : "optimizer/vars/2", H5P_DEFAULT) == 0);
         if (f >= 0) H5Fclose(f);
         CHECK_MSG(lm_load_weights(b, path) == LM_OK, "%s: %s", names[i],
@@ -635,8 +655,9 @@ static void test_crafted_files(void) {
         edit_fn fn;
         const char *want;
     } cases[] = {
-        {"layers/dense/vars/0", e_int, "holds integer data of 4 bytes; weight kernel of layer "
-                                       "'dense' (Dense) needs floating-point values"},
+        {"layers/dense/vars/0", e_int,
+         "holds integer data of 4 bytes; weight kernel of layer "
+         "'dense' (Dense) needs floating-point values"},
         {"layers/dense/vars/0", e_str, "holds string data"},
         {"layers/dense/vars/0", e_shape,
          "layers/dense/vars/0 has shape (4, 3) but weight kernel of layer 'dense' (Dense) has "
@@ -650,7 +671,9 @@ static void test_crafted_files(void) {
         {"layers/dense_1/vars", e_delete, "(group layers/dense_1/vars is missing)"},
         {"layers/dense/vars/2", e_extra, "expected 2 variables, but received 3"},
         {"layers/dense/vars/0", e_soft, "layers/dense/vars/0 is a soft or external link"},
-        {"layers/dense/vars/0", e_external, "is a soft or external link"},
+        {"layers/dense/vars/0", e_external,
+         "uses HDF5 features Keras files never use (external links, shared messages, filters), "
+         "in the object header of layers/dense/vars"},
         {"layers/dense/vars/0", e_group, "layers/dense/vars/0 is a group, not a dataset"},
         {"layers/dense/vars/0", e_values,
          "the file is corrupt: the data of layers/dense/vars/0 has CRC-32"},
@@ -666,8 +689,9 @@ static void test_crafted_files(void) {
     }
     /* A model of other shapes: the message names the layer and both shapes. */
     lm_model *wide = small_mlp(5);
-    load_fails(wide, src, "has shape (3, 4) but weight kernel of layer 'dense' (Dense) has "
-                          "shape (3, 5)");
+    load_fails(wide, src,
+               "has shape (3, 4) but weight kernel of layer 'dense' (Dense) has "
+               "shape (3, 5)");
     /* Unbuilt models, bad paths, extensions. */
     lm_model *unbuilt = lm_sequential("u");
     lm_add(unbuilt, lm_dense(2));
@@ -729,20 +753,23 @@ static void test_legacy_errors(void) {
     lm_add(m, lm_dense(5));
     lm_add(m, lm_dense(3));
     lm_add(m, lm_dense(3));
-    load_fails(m, p, "Layer count mismatch when loading weights from file. Model expected 3 "
-                     "layers, found 2 saved layers.");
+    load_fails(m, p,
+               "Layer count mismatch when loading weights from file. Model expected 3 "
+               "layers, found 2 saved layers.");
     lm_model *w = lm_sequential(NULL);
     lm_add(w, lm_input(LM_SHAPE(4)));
     lm_add(w, lm_dense(6));
     lm_add(w, lm_dense(3));
-    load_fails(w, p, "has shape (4, 5) but weight kernel of layer 'dense' (Dense) has shape (4, 6)");
+    load_fails(w, p,
+               "has shape (4, 5) but weight kernel of layer 'dense' (Dense) has shape (4, 6)");
     lm_model *nb = lm_sequential(NULL);
     lm_add(nb, lm_input(LM_SHAPE(4)));
     lm_add(nb, lm_dense(5, .use_bias = LM_FALSE));
     lm_add(nb, lm_dense(3));
-    load_fails(nb, p, "Weight count mismatch for layer #0 (named dense in the current model, "
-                      "dense in the save file). Layer expects 1 weight(s). Received 2 saved "
-                      "weight(s)");
+    load_fails(nb, p,
+               "Weight count mismatch for layer #0 (named dense in the current model, "
+               "dense in the save file). Layer expects 1 weight(s). Received 2 saved "
+               "weight(s)");
     /* A Keras 3 file is not a legacy one. */
     snprintf(p, sizeof p, "%s/mlp.weights.h5", data_dir());
     char q[600];
@@ -755,6 +782,47 @@ static void test_legacy_errors(void) {
     lm_model_free(m);
     lm_model_free(w);
     lm_model_free(nb);
+}
+
+/* ---- inputs the fuzzer found (fuzz/regressions/h5_weights) ---- */
+
+/* Each goes through every reader without crashing (the sanitizer builds
+ * check memory), and every refusal comes with a message. */
+static void test_fuzz_regressions(void) {
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/../../fuzz/regressions/h5_weights", ref_dir());
+    DIR *d = opendir(dir);
+    if (!d) {
+        fprintf(stderr, "no %s: skipped\n", dir);
+        return;
+    }
+    int n = 0;
+    for (struct dirent *de; (de = readdir(d));) {
+        if (de->d_name[0] == '.') continue;
+        char p[1400];
+        snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+        size_t len = 0;
+        unsigned char *b = slurp(p, &len);
+        lm_model *m = build("mlp");
+        lm_ctx *ctx = lm_model_ctx(m);
+        lm_h5_io_opts o = {.who = "t", .src = de->d_name, .optimizer = true};
+        if (lm_h5_load_model_weights_image_ex(m, b, len, &o))
+            CHECK_MSG(lm_ctx_error(ctx)[0], "%s: no message", de->d_name);
+        o.strict_optimizer = true;
+        lm_h5_load_model_weights_image_ex(m, b, len, &o);
+        if (lm_h5_legacy_load_weights(m, p)) CHECK_MSG(lm_ctx_error(ctx)[0], "%s", de->d_name);
+        lm_h5_legacy_load_optimizer(m, p);
+        char *tc = NULL, *cfg = lm_h5_legacy_model_config(ctx, p, &tc);
+        free(cfg);
+        free(tc);
+        (void)lm_h5_is_legacy_model(p);
+        lm_model_free(m);
+        free(b);
+        n++;
+    }
+    closedir(d);
+    fprintf(stderr, "%d fuzzer-found inputs refused or read safely\n", n);
+    CHECK(n > 0);
 }
 
 /* ---- interop with a live Keras ---- */
@@ -835,6 +903,7 @@ int main(int argc, char **argv) {
         RUN(test_crafted_files);
         RUN(test_keras_archive);
         RUN(test_legacy_errors);
+        RUN(test_fuzz_regressions);
     }
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

@@ -570,11 +570,14 @@ static void special_values(void) {
             CHECK_MSG(ok, "%s element %d: %g, want %g", lm_node_op(ys[k]), i, v, w);
         }
     for (int k = 0; k < n; k++) lm_tensor_free(r[k]);
-    /* exp at the overflow and denormal edges, log of denormals. */
+    /* exp at the overflow and denormal edges, log of denormals: with the
+     * context's flush-to-zero off, denormals are computed exactly. */
     lm_node *e = cnst(g, LM_SHAPE(4), (const float[]){88.72f, 88.73f, -100, -104});
     lm_node *l = cnst(g, LM_SHAPE(3), (const float[]){1e-45f, 1e-40f, 3.4e38f});
     lm_node *o[2] = {lm_op_exp(g, e), lm_op_log(g, l)};
+    lm_ctx_set_flush_denormals(ctx, false);
     eval(g, 2, o, r);
+    lm_ctx_set_flush_denormals(ctx, true);
     CHECK_NEAR(get(r[0], 0) / 3.3931804e38, 1, 1e-6);
     CHECK(isinf(get(r[0], 1)));
     CHECK_NEAR(get(r[0], 2) / exp(-100.0), 1, 0.05); /* denormal: few significant bits */
@@ -582,6 +585,12 @@ static void special_values(void) {
     CHECK_NEAR(get(r[1], 0), log((double)1e-45f), 1e-6);
     CHECK_NEAR(get(r[1], 1), log((double)1e-40f), 1e-6);
     CHECK_NEAR(get(r[1], 2), log((double)3.4e38f), 1e-6);
+    lm_tensor_free(r[0]);
+    lm_tensor_free(r[1]);
+    /* By default denormals flush to zero, as in TensorFlow. */
+    eval(g, 2, o, r);
+    CHECK(get(r[0], 2) == 0);
+    CHECK(isinf(get(r[1], 0)) && get(r[1], 0) < 0);
     lm_tensor_free(r[0]);
     lm_tensor_free(r[1]);
     lm_graph_free(g);

@@ -101,7 +101,8 @@ def main():
     model.fit(x[:nw], y[:nw], batch_size=batch, epochs=1, verbose=0)
     model.predict(x[:nw], batch_size=batch, verbose=0)
 
-    t0, el, epochs, loss = time.perf_counter(), 0.0, 0, float("nan")
+    # process_time: CPU time of all threads, to read samples per CPU-second
+    t0, c0, el, epochs, loss = time.perf_counter(), time.process_time(), 0.0, 0, float("nan")
     while True:
         more = math.ceil((a.min_time - el) / (el / epochs)) if epochs else 1
         h = model.fit(x, y, batch_size=batch, epochs=more, verbose=0)
@@ -110,15 +111,16 @@ def main():
         el = time.perf_counter() - t0
         if el >= a.min_time:
             break
-    train_s = el
+    train_s, train_cpu_s = el, time.process_time() - c0
 
-    calls, t0 = 0, time.perf_counter()
+    calls, t0, c0 = 0, time.perf_counter(), time.process_time()
     while True:
         model.predict(x, batch_size=batch, verbose=0)
         calls += 1
         predict_s = time.perf_counter() - t0
         if predict_s >= a.min_time:
             break
+    predict_cpu_s = time.process_time() - c0
 
     if not math.isfinite(loss):
         print(f"keras_tf {wid}: the loss is {loss} after training", file=sys.stderr)
@@ -126,7 +128,8 @@ def main():
     print(json.dumps({
         "workload": wid, "framework": "keras_tf", "threads": a.threads, "batch": batch,
         "samples": n, "train_sps": epochs * n / train_s, "predict_sps": calls * n / predict_s,
-        "train_s": train_s, "predict_s": predict_s, "train_samples": epochs * n,
+        "train_s": train_s, "predict_s": predict_s, "train_cpu_s": train_cpu_s,
+        "predict_cpu_s": predict_cpu_s, "train_samples": epochs * n,
         "predict_samples": calls * n, "loss": loss, "vmhwm_mb": status_mb("VmHWM"),
         "import_rss_mb": import_rss,
         "jit_compile": bool(model.jit_compile)}))

@@ -4,7 +4,9 @@ needed for the legacy .h5 config pair):
     /opt/kvenv/bin/python fuzz/corpus/gen.py
 Seeds are copies of the test files in tests/data (valid and refused ones),
 small files crafted here for the formats that have none there (IDX, CSV),
-and, when LAMINA names a built `lamina` command, files written by Lamina."""
+and, when LAMINA names a built `lamina` command, files written by Lamina.
+h5_weights/lamina_mlp.weights.h5 is Lamina's lm_save_weights of the target's
+mlp (lm_fuzz_mlp in fuzz/fuzz_util.h) after one epoch of lm_fit."""
 import gzip
 import json
 import os

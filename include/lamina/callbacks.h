@@ -41,9 +41,10 @@ typedef struct lm_checkpoint_opts {
     lm_monitor_mode mode;
 } lm_checkpoint_opts;
 /* Saves after every epoch to filepath, which may hold Keras-style fields:
- * "ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5" (epoch counts from 1). Until
- * the .keras format lands, both save_weights_only modes write
- * lm_save_weights' file, whatever the extension. */
+ * "ckpt-{epoch:02d}-{val_loss:.2f}.weights.h5" (epoch counts from 1).
+ * Without save_weights_only a path ending in ".keras" gets the whole model
+ * (lm_save); any other path gets lm_save_weights' file (so it must end in
+ * ".weights.h5", or the save fails the fit). */
 lm_callback *lm_model_checkpoint_(const char *filepath, lm_checkpoint_opts o);
 #define lm_model_checkpoint(path, ...) lm_model_checkpoint_((path), (lm_checkpoint_opts){__VA_ARGS__})
 
@@ -77,10 +78,14 @@ lm_callback *lm_learning_rate_scheduler(lm_lr_schedule_fn schedule, void *user, 
 /* Stops training when the loss becomes NaN or infinite. */
 lm_callback *lm_terminate_on_nan(void);
 
-/* Saves the model, optimizer and epoch in backup_dir/latest.lmw at the end of
- * every epoch (atomically); a later fit with the same directory resumes from
- * the last finished epoch. When training finishes the file is deleted, and
- * backup_dir too if nothing else is in it. */
+/* At the end of every epoch, as Keras: backup_dir/latest.weights.h5 (the
+ * weights and the optimizer's variables, Keras's layout, which also records
+ * the epoch) and backup_dir/training_metadata.json ({"epoch": N, "batch": 0}),
+ * each written atomically. A later fit with the same directory (also one
+ * Keras wrote) resumes from the last finished epoch with the same optimizer
+ * state; a backup of another optimizer or model fails the fit. When training
+ * finishes both files are deleted, and backup_dir too if nothing else is in
+ * it. */
 lm_callback *lm_backup_and_restore(const char *backup_dir);
 
 /* ---- user callbacks ---- */
@@ -106,13 +111,20 @@ void lm_callback_free(lm_callback *cb);
 void lm_model_stop_training(lm_model *m);
 
 /* ---- weights files (checkpoints) ---- */
-/* Saves every weight of the model (atomically: temporary file, fsync, rename)
- * in Lamina's own format (see src/nn/weights_file.c) until Keras's .weights.h5
- * layout is written. */
+/* Keras's model.save_weights: path must end in ".weights.h5". Writes Keras 3's
+ * layout (layers/<layer>/vars/<i>, and optimizer/vars/<i> once compiled), which
+ * keras.Model.load_weights reads, atomically (temporary file in the same
+ * folder, fsync, rename). */
 lm_status lm_save_weights(lm_model *m, const char *path);
-/* Loads weights saved by lm_save_weights into a model of the same structure.
- * A damaged file (CRC-32) or one whose names or shapes differ fails with a
- * message and leaves the model's weights as they were. */
+/* Keras's model.load_weights, into a built model of the same structure: a
+ * ".weights.h5" file (Keras 3's or Lamina's), the weights of a ".keras"
+ * archive, or a legacy Keras ".h5"/".hdf5" file. Layers are matched by
+ * class and position, as Keras matches them; a compiled model also gets the
+ * optimizer's state (iterations, learning rate, slots) from a Keras 3 layout
+ * file that has it, so training resumes where it stopped. A damaged file
+ * (checksums), one whose shapes or dtypes differ, or one using soft or
+ * external links fails with a message and leaves the model and optimizer as
+ * they were. */
 lm_status lm_load_weights(lm_model *m, const char *path);
 
 #ifdef __cplusplus

@@ -3,6 +3,7 @@
 #ifndef LAMINA_CONTEXT_H
 #define LAMINA_CONTEXT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include "lamina/status.h"
 
@@ -41,6 +42,11 @@ const char *lm_ctx_isa(const lm_ctx *ctx);
 /* Restricts the SIMD kernel set (for testing the portable paths): "avx512",
  * "avx2" or "generic". A set the CPU lacks is refused. */
 lm_status lm_ctx_set_isa(lm_ctx *ctx, const char *isa);
+
+/* Whether kernels treat denormal floats as zero (flush-to-zero and
+ * denormals-are-zero, as TensorFlow does; default true). Subnormal inputs
+ * otherwise slow SIMD arithmetic many times over. */
+lm_status lm_ctx_set_flush_denormals(lm_ctx *ctx, bool on);
 
 #ifdef __cplusplus
 }

@@ -44,10 +44,12 @@ lm_model *lm_load(const char *path);
  * free(), or NULL with the message in the model's context. */
 char *lm_model_to_json(lm_model *m);
 
-/* A new, built model from a config JSON as lm_model_to_json writes it (also
- * the bare {"class_name": ..., "config": ...} form and Keras 2's
- * model.to_json()). Compiled when it has a compile_config. Weights are
- * freshly initialised. NULL on error, with the message in lm_saving_error(). */
+/* A new model from a config JSON as lm_model_to_json writes it (also the
+ * bare {"class_name": ..., "config": ...} form and Keras 2's
+ * model.to_json()), built when the config gives the input shape (else at
+ * the first fit, as a Sequential model without an input). Compiled when it
+ * has a compile_config. Weights are freshly initialised. NULL on error, with
+ * the message in lm_saving_error(). */
 lm_model *lm_model_from_json(const char *json);
 /* lm_model_from_json on a file's contents (at most 64 MiB). */
 lm_model *lm_model_from_json_file(const char *path);

@@ -21,6 +21,7 @@ lm_ctx *lm_ctx_new(void) {
     if (!ctx) return NULL;
     ctx->nthreads = default_threads();
     ctx->isa_max = ctx->isa = lm_cpu_detect();
+    ctx->flush_denormals = true;
     lm_rng_seed(&ctx->rng, 0);
     ctx->gemm = lm_gemm_new(ctx->isa, ctx->nthreads);
     if (!ctx->gemm) {
@@ -87,5 +88,11 @@ lm_status lm_ctx_set_isa(lm_ctx *ctx, const char *isa) {
     lm_gemm_free(ctx->gemm);
     ctx->gemm = g;
     ctx->isa = want;
+    return LM_OK;
+}
+
+lm_status lm_ctx_set_flush_denormals(lm_ctx *ctx, bool on) {
+    if (!ctx) return LM_ERR_ARG;
+    ctx->flush_denormals = on;
     return LM_OK;
 }

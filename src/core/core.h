@@ -4,6 +4,7 @@
 #define LM_CORE_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "lamina/context.h"
@@ -27,8 +28,16 @@ struct lm_ctx {
     lm_isa isa_max; /* best the CPU supports */
     lm_rng rng;
     lm_gemm *gemm;
+    bool flush_denormals; /* kernels run with FTZ/DAZ (default true) */
     char err[1024];
 };
+
+/* Sets flush-to-zero and denormals-are-zero for the calling thread when the
+ * context asks for it; returns the previous mode for lm_fp_leave. */
+unsigned lm_fp_enter(const lm_ctx *ctx);
+void lm_fp_leave(unsigned saved);
+/* Sets the same mode in the OpenMP worker threads. */
+void lm_fp_workers(const lm_ctx *ctx, int nthreads);
 
 /* Records a formatted message in ctx (if not NULL) and returns s, so that
  * error paths read `return lm_fail(ctx, LM_ERR_SHAPE, "...", ...);`. */

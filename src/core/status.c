@@ -20,7 +20,11 @@ const char *lm_status_str(lm_status s) {
 }
 
 lm_status lm_vfail(lm_ctx *ctx, lm_status s, const char *fmt, va_list ap) {
-    if (ctx) vsnprintf(ctx->err, sizeof ctx->err, fmt, ap);
+    if (!ctx) return s;
+    /* Format aside first: the arguments may include the current message. */
+    char msg[sizeof ctx->err];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    memcpy(ctx->err, msg, sizeof msg);
     return s;
 }
 

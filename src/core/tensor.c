@@ -36,12 +36,16 @@ bool lm_shape_valid(lm_shape s, bool allow_unknown) {
 
 int64_t lm_shape_numel(lm_shape s) {
     if (!lm_shape_valid(s, false)) return -1;
+    /* The product of the non-zero dimensions must fit too (as in NumPy):
+     * strides are computed from it, even for an empty (0, 2^40, 2^40). */
     int64_t n = 1;
+    bool empty = false;
     for (int i = 0; i < s.ndim; i++) {
-        if (s.dims[i] && n > INT64_MAX / s.dims[i]) return -1;
-        n *= s.dims[i];
+        if (!s.dims[i]) empty = true;
+        else if (n > INT64_MAX / s.dims[i]) return -1;
+        else n *= s.dims[i];
     }
-    return n;
+    return empty ? 0 : n;
 }
 
 char *lm_shape_str(lm_shape s, char *buf, size_t len) {

@@ -18,9 +18,8 @@
 struct lm_gemm {
     lm_isa isa;
     int max_threads;
-    lm_sgemm_kernels k; /* copy: blocking could be tuned per state */
-    int packb_panels;   /* pack B split into several N blocks when M has more row panels */
-    double min_work;    /* multiply-adds per thread below which fewer threads run */
+    lm_sgemm_kernels k;
+    double solo_until; /* omp_get_wtime() before which to run on one thread */
     float *mem;
     size_t per_thread; /* floats: B block, then A block */
     size_t a_off;
@@ -94,8 +93,16 @@ static const lm_sgemm_kernels generic_kernels = {
 
 /* ---- state ---- */
 
-/* Below this many multiply-adds per thread, starting a thread costs more than it saves. */
+/* Below this many multiply-adds per thread, starting a thread costs more than it
+ * saves: an OpenMP fork-join takes ~1 us here, 2^18 multiply-adds ~2 us. */
 #define MIN_WORK_PER_THREAD (1 << 18)
+/* Pack B split into several N blocks once M has more row panels than this. */
+#define PACK_B_PANELS 8
+/* A thread of the team that starts this late was waiting for a CPU (a wake-up
+ * takes well under 0.1 ms): the machine is oversubscribed, and every join would
+ * wait as long for it. Run on one thread for a while, then try again. */
+#define LATE_START_S 0.0005
+#define SOLO_S       0.2
 
 static int64_t cdiv(int64_t a, int64_t b) {
     return (a + b - 1) / b;
@@ -120,16 +127,6 @@ lm_gemm *lm_gemm_new(lm_isa isa, int max_threads) {
     G->isa = isa;
     G->max_threads = max_threads;
     G->k = *kr;
-    G->packb_panels = 8;
-    G->min_work = MIN_WORK_PER_THREAD;
-#ifdef LM_GEMM_TUNE
-    if (getenv("LMG_KC")) G->k.kc = atoi(getenv("LMG_KC"));
-    if (getenv("LMG_NC")) G->k.nc = atoi(getenv("LMG_NC"));
-    if (getenv("LMG_MC")) G->k.mc = atoi(getenv("LMG_MC"));
-    if (getenv("LMG_PB")) G->packb_panels = atoi(getenv("LMG_PB"));
-    if (getenv("LMG_MW")) G->min_work = atof(getenv("LMG_MW"));
-    kr = &G->k;
-#endif
     /* Whole 4 KiB pages per thread, so threads never share a cache line. */
     size_t bfl = (size_t)kr->kc * (size_t)rup(kr->nc, kr->nr);
     size_t afl = (size_t)kr->kc * (size_t)rup(kr->mc, kr->mr);
@@ -190,7 +187,7 @@ static bool pack_b_needed(const lm_gemm *G, const prob *p, int64_t m, int64_t n,
                           int64_t ncb) {
     const lm_sgemm_kernels *kr = &G->k;
     return p->tb || kr->pack_b_nt || b_aliases(p->ldb, ncb, kcb) ||
-           (n > ncb && m > G->packb_panels * kr->mr);
+           (n > ncb && m > PACK_B_PANELS * kr->mr);
 }
 
 /* C[m0:m0+m, n0:n0+n] on one thread, with thread tid's buffers. */
@@ -256,6 +253,7 @@ static void scale_only(const prob *p) {
     }
 }
 
+#ifdef _OPENMP
 /* For a caller thread without a buffer of its own (thread number >= max_threads). */
 static void naive(const prob *p) {
     for (int64_t i = 0; i < p->M; i++)
@@ -287,6 +285,7 @@ static void pick_grid(const lm_sgemm_kernels *kr, int T, int64_t M, int64_t N, i
         if (best < 0 || cost < best) best = cost, *tm = (int)a, *tn = d;
     }
 }
+#endif
 
 void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
               float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta,
@@ -324,14 +323,23 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
     }
 #endif
     const double work = (double)M * (double)N * (double)K;
-    if (work < (double)nt * G->min_work) nt = (int)(work / G->min_work);
+    if (work < (double)nt * MIN_WORK_PER_THREAD) nt = (int)(work / MIN_WORK_PER_THREAD);
+#ifdef _OPENMP
+    const double t0 = nt > 1 ? omp_get_wtime() : 0.0;
+    if (nt > 1 && t0 < G->solo_until) nt = 1;
+#endif
     if (nt <= 1) {
         run_rect(G, 0, &p, 0, M, 0, N);
         return;
     }
 #ifdef _OPENMP
+    int late = 0;
 #pragma omp parallel num_threads(nt)
     {
+        if (omp_get_wtime() - t0 > LATE_START_S) {
+#pragma omp atomic write
+            late = 1;
+        }
         const lm_sgemm_kernels *kr = &G->k;
         int t = omp_get_thread_num(), T = omp_get_num_threads(), tm, tn;
         pick_grid(kr, T, M, N, &tm, &tn);
@@ -345,6 +353,7 @@ void lm_sgemm(lm_gemm *G, int nthreads, bool ta, bool tb, int64_t M, int64_t N, 
             if (m1 > m0 && n1 > n0) run_rect(G, t, &p, m0, m1 - m0, n0, n1 - n0);
         }
     }
+    if (late) G->solo_until = omp_get_wtime() + SOLO_S;
 #else
     run_rect(G, 0, &p, 0, M, 0, N);
 #endif

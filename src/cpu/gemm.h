@@ -31,7 +31,9 @@ lm_isa lm_gemm_isa(const lm_gemm *G);
  * (lda >= M). op(B) is K x N: B is K x N (ldb >= N) or, with tb, N x K
  * (ldb >= K). C is M x N (ldc >= N). beta == 0 ignores C's old contents
  * (NaN included). Uses up to nthreads threads (<= max_threads; small products
- * use fewer). Any of M, N, K may be 0. Not reentrant for one lm_gemm: one call
+ * use fewer, and for 0.2 s after a thread of the team was seen waiting for a
+ * CPU, one: on an oversubscribed machine every join would wait as long). Any
+ * of M, N, K may be 0. Not reentrant for one lm_gemm: one call
  * at a time, except that inside an active OpenMP parallel region a call runs
  * on the calling thread alone (as with nthreads == 1) with that thread's own
  * buffers, index omp_get_thread_num(), so the threads of one team may run

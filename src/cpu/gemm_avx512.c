@@ -13,6 +13,13 @@
 #define PF_ROWS 8
 
 #define INLINE static inline __attribute__((always_inline))
+/* Unrolling by 4 lets clang hoist loads across iterations until the 24
+ * accumulators spill; gcc keeps them in registers. */
+#ifdef __clang__
+#define K_UNROLL _Pragma("clang loop unroll(disable)")
+#else
+#define K_UNROLL _Pragma("GCC unroll 4")
+#endif
 
 /* Epilogue, chosen once per tile: the plain store of the common alpha = 1,
  * beta = 0 product; bias and activation only; or everything. Per-vector
@@ -74,7 +81,7 @@ INLINE void store_vec(const int MODE, const bool last, float *c, __m512 r, __mma
 
 #define K_LOOP(PF)                                                                                 \
     do {                                                                                           \
-        _Pragma("GCC unroll 4") for (int64_t k = 0; k < kc; k++) {                                 \
+        K_UNROLL for (int64_t k = 0; k < kc; k++) {                                                \
             __m512 b0, b1 = _mm512_setzero_ps(), b2 = b1, b3 = b1;                                 \
             b0 = NV == 1 ? _mm512_maskz_loadu_ps(ml, b) : _mm512_loadu_ps(b);                      \
             if (NV == 2) b1 = _mm512_maskz_loadu_ps(ml, b + 16);                                   \
@@ -179,15 +186,13 @@ static void block(const lm_sgemm_block *p) {
         int64_t left = p->m - ir;
         if (!packed && left > MR && left < MR + 4) mr = (int)(left + 1) / 2;
         const float *a = packed ? p->a + ir / MR * p->psa : p->a + ir * p->rsa;
-#ifdef APF
-        /* A read in place comes from L3 or memory; fetch the next rows while this
-         * panel's tiles run (a packed A block was just written and is in L2). */
-        if (!packed)
+        /* In a large product, A read in place comes from L3 or memory: fetch the
+         * next rows while this panel's tiles run (a packed A block is in L2). */
+        if (!packed && p->prefetch_b)
             for (int64_t r = ir + mr; r < ir + mr + MR && r < p->m; r++)
                 for (int64_t k = 0; k < p->kc + 15; k += 16)
                     _mm_prefetch((const char *)(p->a + r * p->rsa + (k < p->kc ? k : p->kc - 1)),
                                  _MM_HINT_T1);
-#endif
         for (int64_t jr = 0; jr < p->n; jr += NR) {
             int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
             int nv = (nr + 15) / 16;

@@ -18,7 +18,7 @@ typedef struct lm_sgemm_block {
     int64_t rsa, csa, psa;
     const float *b;
     int64_t rsb, psb;
-    bool prefetch_b; /* b streams from L2 (packed block): prefetch it in software */
+    bool prefetch_b; /* a large product (B packed): prefetch B, C and A in software */
     float *c;
     int64_t ldc;
     float alpha, beta; /* beta == 0: C is not read */

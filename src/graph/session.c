@@ -369,6 +369,7 @@ lm_status lm_session_run(lm_session *s) {
     if (!s->planned) {
         lm_status st = plan(s);
         if (st) return st;
+        lm_fp_workers(s->ctx, s->env.nthreads);
     } else {
         /* Fed tensors may have moved (a rebind to another batch of the same shape). */
         for (int k = 0; k < s->n; k++) {
@@ -379,13 +380,18 @@ lm_status lm_session_run(lm_session *s) {
             }
         }
     }
+    unsigned fp = lm_fp_enter(s->ctx);
     for (int k = 0; k < s->n; k++) {
         slot *sl = &s->slots[k];
         if (sl->kind != ST_ARENA) continue;
         const lm_op_def *def = lm_op_get(sl->node->op);
         lm_status st = def->kernel[LM_BACKEND_CPU](&s->calls[k]);
-        if (st) return st;
+        if (st) {
+            lm_fp_leave(fp);
+            return st;
+        }
     }
+    lm_fp_leave(fp);
     /* Bound outputs that could not be written in place are copied. */
     for (int i = 0; i < s->n_out; i++) {
         slot *sl = &s->slots[s->out_slot[i]];

@@ -17,9 +17,9 @@
 #include <zip.h>
 
 #define KERAS_FORMAT_VERSION "3.15.1" /* the Keras whose layout these files follow */
-#define MAX_ARCHIVE ((size_t)1 << 40)
-#define MAX_CONFIG ((zip_uint64_t)64 << 20)
-#define MAX_WEIGHTS ((zip_uint64_t)1 << 40)
+#define MAX_ARCHIVE          ((size_t)1 << 40)
+#define MAX_CONFIG           ((zip_uint64_t)64 << 20)
+#define MAX_WEIGHTS          ((zip_uint64_t)1 << 40)
 
 /* ---- saving ---- */
 
@@ -60,7 +60,8 @@ static lm_status build_zip(lm_ctx *ctx, const char *const *names, void *const *d
     zip_source_keep(src); /* read it back after zip_close */
     for (int i = 0; i < n && !st; i++) {
         zip_source_t *s = zip_source_buffer(za, data[i], lens[i], 0);
-        zip_int64_t idx = s ? zip_file_add(za, names[i], s, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE) : -1;
+        zip_int64_t idx =
+            s ? zip_file_add(za, names[i], s, ZIP_FL_ENC_UTF_8 | ZIP_FL_OVERWRITE) : -1;
         if (idx < 0) zip_source_free(s);
         if (idx < 0 || zip_set_file_compression(za, (zip_uint64_t)idx, ZIP_CM_STORE, 0))
             st = lm_fail(ctx, LM_ERR_OOM, "save: cannot add %s to the archive: %s", names[i],
@@ -83,7 +84,8 @@ static lm_status build_zip(lm_ctx *ctx, const char *const *names, void *const *d
         }
         zip_source_close(src);
     }
-    if (!st && !buf) st = lm_fail(ctx, LM_ERR_OOM, "save: cannot read the archive back from memory");
+    if (!st && !buf)
+        st = lm_fail(ctx, LM_ERR_OOM, "save: cannot read the archive back from memory");
     zip_source_free(src);
     zip_error_fini(&ze);
     if (st) return st;
@@ -107,8 +109,10 @@ lm_status lm_save(lm_model *m, const char *path) {
     cJSON_Delete(cfg);
     void *weights = NULL, *zip = NULL;
     size_t wlen = 0, zlen = 0;
-    if (!cfg) st = lm_model_status(m) ? lm_model_status(m) : LM_ERR_FORMAT; /* message set */
-    else if (!config || !meta) st = lm_fail(m->ctx, LM_ERR_OOM, "save: out of memory");
+    if (!cfg)
+        st = lm_model_status(m) ? lm_model_status(m) : LM_ERR_FORMAT; /* message set */
+    else if (!config || !meta)
+        st = lm_fail(m->ctx, LM_ERR_OOM, "save: out of memory");
     if (!st) st = lm_h5_model_weights_image(m, true, &weights, &wlen);
     if (!st) {
         const char *names[3] = {"metadata.json", "config.json", "model.weights.h5"};
@@ -134,7 +138,9 @@ static void *read_member(lm_ctx *ctx, zip_t *za, const char *path, const char *n
     *len = 0;
     if (absent) *absent = idx < 0;
     if (idx < 0) {
-        if (!absent) lm_fail(ctx, LM_ERR_FORMAT, "load: %s has no %s: not a Keras 3 .keras file", path, name);
+        if (!absent)
+            lm_fail(ctx, LM_ERR_FORMAT, "load: %s has no %s: not a Keras 3 .keras file", path,
+                    name);
         return NULL;
     }
     zip_stat_t zs;
@@ -149,13 +155,15 @@ static void *read_member(lm_ctx *ctx, zip_t *za, const char *path, const char *n
     bool stored = zs.comp_method == ZIP_CM_STORE, deflated = zs.comp_method == ZIP_CM_DEFLATE;
     zip_uint64_t bound = stored ? zs.comp_size : zs.comp_size * 1040 + 1024;
     if (!stored && !deflated) {
-        lm_fail(ctx, LM_ERR_UNSUPPORTED, "load: %s: %s uses compression method %d (stored and deflate are read)",
-                path, name, (int)zs.comp_method);
+        lm_fail(ctx, LM_ERR_UNSUPPORTED,
+                "load: %s: %s uses compression method %d (stored and deflate are read)", path, name,
+                (int)zs.comp_method);
         return NULL;
     }
     if (zs.comp_size > archive_len || zs.size > bound || zs.size > max) {
-        lm_fail(ctx, LM_ERR_FORMAT, "load: %s: %s declares %llu bytes (%llu compressed) in a %zu-byte archive%s",
-                path, name, (unsigned long long)zs.size, (unsigned long long)zs.comp_size, archive_len,
+        lm_fail(ctx, LM_ERR_FORMAT,
+                "load: %s: %s declares %llu bytes (%llu compressed) in a %zu-byte archive%s", path,
+                name, (unsigned long long)zs.size, (unsigned long long)zs.comp_size, archive_len,
                 zs.size > max ? ", more than Lamina reads" : "");
         return NULL;
     }
@@ -165,8 +173,8 @@ static void *read_member(lm_ctx *ctx, zip_t *za, const char *path, const char *n
     char extra;
     bool ok = got >= 0 && (zip_uint64_t)got == zs.size && zip_fread(zf, &extra, 1) == 0;
     if (!ok)
-        lm_fail(ctx, zf && !buf ? LM_ERR_OOM : LM_ERR_FORMAT, "load: %s: cannot read %s: %s", path, name,
-                zf ? zip_file_strerror(zf) : zip_strerror(za));
+        lm_fail(ctx, zf && !buf ? LM_ERR_OOM : LM_ERR_FORMAT, "load: %s: cannot read %s: %s", path,
+                name, zf ? zip_file_strerror(zf) : zip_strerror(za));
     if (zf) zip_fclose(zf);
     if (!ok) {
         free(buf);
@@ -192,22 +200,33 @@ static lm_model *load_keras(lm_ctx *ctx, const char *path, const void *data, siz
     size_t clen = 0, wlen = 0;
     bool absent = false;
     char *config = read_member(ctx, za, path, "config.json", MAX_CONFIG, len, &clen, NULL);
-    void *weights = config ? read_member(ctx, za, path, "model.weights.h5", MAX_WEIGHTS, len, &wlen, &absent)
-                           : NULL;
+    void *weights =
+        config ? read_member(ctx, za, path, "model.weights.h5", MAX_WEIGHTS, len, &wlen, &absent)
+               : NULL;
     lm_model *m = NULL;
     if (config && (weights || absent)) {
         /* The weights stored bound the weights the config may create. */
         lm_kc_reader r = {.param_budget = (int64_t)(wlen / 4) + 4096};
-        cJSON *root = cJSON_ParseWithLength(config, clen);
-        if (!root) lm_kc_fail(&r, LM_ERR_FORMAT, "config.json is not valid JSON");
-        else m = lm_kc_model_from_cjson(&r, root, NULL);
+        cJSON *root = lm_kc_parse(config, clen);
+        if (!root)
+            lm_kc_fail(&r, LM_ERR_FORMAT, "config.json is not valid JSON");
+        else
+            m = lm_kc_model_from_cjson(&r, root, NULL);
         cJSON_Delete(root);
         if (!m) lm_fail(ctx, r.st, "load: %s: %s", path, r.err);
     }
-    if (m && !weights) {
+    if (m && !m->built) { /* weights need the layers built */
+        lm_fail(ctx, LM_ERR_FORMAT,
+                "load: %s: the Sequential model has no input shape (no InputLayer or "
+                "build_input_shape)",
+                path);
+        lm_model_free(m);
+        m = NULL;
+    } else if (m && !weights) {
         /* Keras saves a model without weights only when it has none. */
         if (lm_model_weight_count(m) > 0) {
-            lm_fail(ctx, LM_ERR_FORMAT, "load: %s has no model.weights.h5 for a model with weights", path);
+            lm_fail(ctx, LM_ERR_FORMAT, "load: %s has no model.weights.h5 for a model with weights",
+                    path);
             lm_model_free(m);
             m = NULL;
         }
@@ -227,10 +246,15 @@ static lm_model *load_legacy(lm_ctx *ctx, const char *path, size_t file_len) {
     char *config = lm_h5_legacy_model_config(ctx, path, &training);
     if (!config) return NULL;
     lm_kc_reader r = {.param_budget = (int64_t)(file_len / 4) + 4096};
-    cJSON *root = cJSON_Parse(config), *tc = training ? cJSON_Parse(training) : NULL;
+    cJSON *root = lm_kc_parse(config, strlen(config)),
+          *tc = training ? lm_kc_parse(training, strlen(training)) : NULL;
     lm_model *m = NULL;
-    if (!root) lm_kc_fail(&r, LM_ERR_FORMAT, "the model_config attribute is not valid JSON");
-    else m = lm_kc_model_from_cjson(&r, root, tc);
+    if (!root)
+        lm_kc_fail(&r, LM_ERR_FORMAT, "the model_config attribute is not valid JSON");
+    else if (training && !tc)
+        lm_kc_fail(&r, LM_ERR_FORMAT, "the training_config attribute is not valid JSON");
+    else
+        m = lm_kc_model_from_cjson(&r, root, tc);
     if (!m) lm_fail(ctx, r.st, "load: %s: %s", path, r.err);
     if (m && (lm_h5_legacy_load_weights(m, path) ||
               (m->train && m->train->compiled && lm_h5_legacy_load_optimizer(m, path)))) {
@@ -264,14 +288,16 @@ lm_model *lm_load(const char *path) {
         } else if (len >= 8 && !memcmp(data, h5_magic, 8)) {
             free(data);
             data = NULL;
-            if (lm_h5_is_legacy_model(path)) m = load_legacy(ctx, path, len);
+            if (lm_h5_is_legacy_model(path))
+                m = load_legacy(ctx, path, len);
             else
                 lm_fail(ctx, LM_ERR_FORMAT,
                         "load: %s is an HDF5 file without a model_config: a weights file? "
                         "(load it with lm_load_weights into a model)",
                         path);
         } else {
-            lm_fail(ctx, LM_ERR_FORMAT, "load: %s is neither a .keras archive nor a Keras .h5 file", path);
+            lm_fail(ctx, LM_ERR_FORMAT, "load: %s is neither a .keras archive nor a Keras .h5 file",
+                    path);
         }
     }
     free(data);
@@ -291,9 +317,11 @@ lm_model *lm_model_from_json_file(const char *path) {
     lm_model *m = NULL;
     if (!lm_read_file_all(ctx, "model_from_json", path, MAX_CONFIG, &data, &len)) {
         lm_kc_reader r = {0};
-        cJSON *root = cJSON_ParseWithLength(data, len);
-        if (!root) lm_kc_fail(&r, LM_ERR_FORMAT, "the file is not valid JSON");
-        else m = lm_kc_model_from_cjson(&r, root, NULL);
+        cJSON *root = lm_kc_parse(data, len);
+        if (!root)
+            lm_kc_fail(&r, LM_ERR_FORMAT, "the file is not valid JSON");
+        else
+            m = lm_kc_model_from_cjson(&r, root, NULL);
         cJSON_Delete(root);
         if (!m) lm_fail(ctx, r.st, "model_from_json: %s: %s", path, r.err);
     }

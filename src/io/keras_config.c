@@ -13,8 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LAYERS 20000 /* bounds the work a crafted config can ask for */
-#define MAX_NODES 100000
+#define MAX_LAYERS     10000 /* bounds the work a crafted config can ask for */
+#define MAX_NODES      100000
 #define DEFAULT_BUDGET (INT64_C(1) << 31) /* weight elements of a model from a bare config */
 
 static const cJSON *get(const cJSON *o, const char *key) {
@@ -27,7 +27,8 @@ static const cJSON *get(const cJSON *o, const char *key) {
 static cJSON *shape_json(lm_shape s) {
     cJSON *a = cJSON_CreateArray();
     for (int i = 0; a && i < s.ndim; i++) {
-        cJSON *d = i == 0 || s.dims[i] < 0 ? cJSON_CreateNull() : cJSON_CreateNumber((double)s.dims[i]);
+        cJSON *d =
+            i == 0 || s.dims[i] < 0 ? cJSON_CreateNull() : cJSON_CreateNumber((double)s.dims[i]);
         if (!d || !cJSON_AddItemToArray(a, d)) {
             cJSON_Delete(d);
             cJSON_Delete(a);
@@ -52,10 +53,17 @@ static const char *dtype_name(lm_dtype dt) {
 
 /* Keras writes build_config only for layers that have a build method. */
 static bool has_build_config(const lm_layer *l) {
-    static const char *const none[] = {"Activation", "Dropout", "Reshape", "MaxPooling1D",
-                                       "MaxPooling2D", "AveragePooling1D", "AveragePooling2D",
-                                       "GlobalMaxPooling1D", "GlobalMaxPooling2D",
-                                       "GlobalAveragePooling1D", "GlobalAveragePooling2D"};
+    static const char *const none[] = {"Activation",
+                                       "Dropout",
+                                       "Reshape",
+                                       "MaxPooling1D",
+                                       "MaxPooling2D",
+                                       "AveragePooling1D",
+                                       "AveragePooling2D",
+                                       "GlobalMaxPooling1D",
+                                       "GlobalMaxPooling2D",
+                                       "GlobalAveragePooling1D",
+                                       "GlobalAveragePooling2D"};
     for (size_t i = 0; i < sizeof none / sizeof *none; i++)
         if (!strcmp(l->vt->class_name, none[i])) return false;
     return l->built;
@@ -131,10 +139,13 @@ static cJSON *seq_config(lm_model *m, lm_status *out) {
             break;
         }
         if (has_build_config(cr->layer) && cr->in[0] && cr->in[0]->node)
-            st = put_build_config(e, cr->layer, shape_obj("input_shape", shape_json(cr->in[0]->shape)),
+            st = put_build_config(e, cr->layer,
+                                  shape_obj("input_shape", shape_json(cr->in[0]->shape)),
                                   cr->in[0]->shape);
-        if (st) cJSON_Delete(e);
-        else if (!push(layers, e)) st = LM_ERR_OOM;
+        if (st)
+            cJSON_Delete(e);
+        else if (!push(layers, e))
+            st = LM_ERR_OOM;
     }
     if (!st) {
         st = lm_kc_put(c, "layers", layers);
@@ -293,8 +304,10 @@ static cJSON *functional_config(lm_model *m, lm_status *out) {
             nodes = NULL;
         }
         cJSON_Delete(nodes);
-        if (!st && !push(layers, e)) st = LM_ERR_OOM;
-        else if (st) cJSON_Delete(e);
+        if (!st && !push(layers, e))
+            st = LM_ERR_OOM;
+        else if (st)
+            cJSON_Delete(e);
     }
     if (!st) {
         st = lm_kc_put(c, "layers", layers);
@@ -324,7 +337,8 @@ cJSON *lm_kc_model_to_cjson(lm_model *m) {
     if (st != LM_OK && st != LM_ERR_OOM) return NULL; /* a layer's message is in the context */
     cJSON *top = cJSON_CreateObject();
     if (!top || !cfg) st = LM_ERR_OOM;
-    if (!st) st = lm_kc_put_str(top, "module", m->sequential ? "keras" : "keras.src.models.functional");
+    if (!st)
+        st = lm_kc_put_str(top, "module", m->sequential ? "keras" : "keras.src.models.functional");
     if (!st) st = lm_kc_put_str(top, "class_name", m->sequential ? "Sequential" : "Functional");
     if (!st) {
         st = lm_kc_put(top, "config", cfg);
@@ -332,8 +346,10 @@ cJSON *lm_kc_model_to_cjson(lm_model *m) {
     }
     if (!st) st = lm_kc_put_str(top, "registered_name", m->sequential ? NULL : "Functional");
     if (!st && m->sequential && m->n_inputs)
-        st = lm_kc_put(top, "build_config", shape_obj("input_shape", shape_json(m->inputs[0]->shape)));
-    if (!st && !m->sequential) st = lm_kc_put(top, "build_config", shape_obj("input_shape", cJSON_CreateNull()));
+        st = lm_kc_put(top, "build_config",
+                       shape_obj("input_shape", shape_json(m->inputs[0]->shape)));
+    if (!st && !m->sequential)
+        st = lm_kc_put(top, "build_config", shape_obj("input_shape", cJSON_CreateNull()));
     if (!st) {
         cJSON *cc = NULL;
         st = lm_kc_compile_config(m, &cc);
@@ -388,8 +404,10 @@ static bool input_layer(lm_kc_reader *r, const cJSON *entry, lm_shape *shape, lm
     } else if (cJSON_IsArray(get(c, "shape"))) { /* shape without the batch */
         cJSON *tmp = cJSON_Duplicate(get(c, "shape"), true);
         cJSON *nul = cJSON_CreateNull();
-        if (tmp && nul && cJSON_InsertItemInArray(tmp, 0, nul)) lm_kc_batch_shape(r, tmp, "shape", shape);
-        else cJSON_Delete(nul);
+        if (tmp && nul && cJSON_InsertItemInArray(tmp, 0, nul))
+            lm_kc_batch_shape(r, tmp, "shape", shape);
+        else
+            cJSON_Delete(nul);
         cJSON_Delete(tmp);
     } else {
         lm_kc_fail(r, LM_ERR_FORMAT, "the config lacks \"batch_shape\"");
@@ -399,6 +417,8 @@ static bool input_layer(lm_kc_reader *r, const cJSON *entry, lm_shape *shape, lm
         lm_kc_fail(r, LM_ERR_UNSUPPORTED, "sparse and ragged inputs are not supported");
     *name = lm_kc_str(r, c, "name", NULL);
     if (!*name) *name = cJSON_IsString(get(entry, "name")) ? get(entry, "name")->valuestring : NULL;
+    if (*name && (!**name || strlen(*name) > 255 || strchr(*name, '/')))
+        lm_kc_fail(r, LM_ERR_FORMAT, "a layer name must have 1 to 255 characters and no '/'");
     return r->st == LM_OK;
 }
 
@@ -431,7 +451,8 @@ static lm_model *read_sequential(lm_kc_reader *r, const cJSON *cfg) {
             lm_dtype dt = LM_F32;
             const char *in_name = NULL;
             if (i > 0)
-                lm_kc_fail(r, LM_ERR_FORMAT, "an InputLayer must be the first layer of a Sequential model");
+                lm_kc_fail(r, LM_ERR_FORMAT,
+                           "an InputLayer must be the first layer of a Sequential model");
             else if (input_layer(r, e, &s, &dt, &in_name) &&
                      lm_add(m, lm_input(s, .name = in_name, .dtype = dt)))
                 model_fail(r, m);
@@ -458,6 +479,11 @@ static lm_model *read_sequential(lm_kc_reader *r, const cJSON *cfg) {
 
 /* ---- functional ---- */
 
+/* A tensor reference [layer, node, tensor], resolved to the layer's index. */
+typedef struct fn_ref {
+    int layer, node, tensor;
+} fn_ref;
+
 typedef struct fn_layer {
     const char *name;
     lm_layer *layer; /* NULL for an InputLayer */
@@ -466,6 +492,8 @@ typedef struct fn_layer {
     int n_nodes, done; /* nodes given and processed */
     lm_kt **outs;      /* done * LM_MAX_IO outputs */
     int *n_outs;
+    int *ref_off; /* node k's inputs are refs[ref_off[k] .. ref_off[k + 1]) */
+    fn_ref *refs;
 } fn_layer;
 
 typedef struct fn_graph {
@@ -473,85 +501,105 @@ typedef struct fn_graph {
     lm_model *m;
     int n;
     fn_layer *ls;
+    int hcap; /* power of two > 2n: open addressing on names, so lookups stay O(1) */
+    int *hash;
 } fn_graph;
 
-static fn_layer *find(fn_graph *g, const char *name) {
-    for (int i = 0; i < g->n; i++)
-        if (g->ls[i].name && !strcmp(g->ls[i].name, name)) return &g->ls[i];
-    return NULL;
+static uint32_t name_hash(const char *s) {
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
 }
 
-/* The tensor [layer, node, tensor] refers to; NULL when not made yet
- * (*later set) or invalid (an error in r). */
-static lm_kt *lookup(fn_graph *g, const cJSON *h, bool *later) {
-    const cJSON *ln = cJSON_GetArrayItem(h, 0), *ni = cJSON_GetArrayItem(h, 1), *ti = cJSON_GetArrayItem(h, 2);
+static fn_layer *find(fn_graph *g, const char *name) {
+    for (uint32_t i = name_hash(name) & (uint32_t)(g->hcap - 1);;
+         i = (i + 1) & (uint32_t)(g->hcap - 1)) {
+        int k = g->hash[i];
+        if (k < 0) return NULL;
+        if (!strcmp(g->ls[k].name, name)) return &g->ls[k];
+    }
+}
+
+/* Indexes layer k by name; false when the name is taken. */
+static bool index_name(fn_graph *g, int k) {
+    uint32_t i = name_hash(g->ls[k].name) & (uint32_t)(g->hcap - 1);
+    for (; g->hash[i] >= 0; i = (i + 1) & (uint32_t)(g->hcap - 1))
+        if (!strcmp(g->ls[g->hash[i]].name, g->ls[k].name)) return false;
+    g->hash[i] = k;
+    return true;
+}
+
+/* Resolves [layer, node, tensor]; false (an error in r) when it cannot exist. */
+static bool parse_ref(fn_graph *g, const cJSON *h, fn_ref *out) {
+    const cJSON *ln = cJSON_GetArrayItem(h, 0), *ni = cJSON_GetArrayItem(h, 1),
+                *ti = cJSON_GetArrayItem(h, 2);
     char b[80];
-    if (!cJSON_IsArray(h) || cJSON_GetArraySize(h) < 3 || !cJSON_IsString(ln) || !cJSON_IsNumber(ni) ||
-        !cJSON_IsNumber(ti)) {
+    if (!cJSON_IsArray(h) || cJSON_GetArraySize(h) < 3 || !cJSON_IsString(ln) ||
+        !cJSON_IsNumber(ni) || !cJSON_IsNumber(ti)) {
         lm_kc_fail(g->r, LM_ERR_FORMAT, "a tensor reference must be [layer, node, tensor], got %s",
                    lm_kc_show(h, b, sizeof b));
-        return NULL;
+        return false;
     }
     fn_layer *f = find(g, ln->valuestring);
     double n = ni->valuedouble, t = ti->valuedouble;
     if (!f) {
-        lm_kc_fail(g->r, LM_ERR_FORMAT, "a tensor reference names layer \"%.100s\", which the config lacks",
+        lm_kc_fail(g->r, LM_ERR_FORMAT,
+                   "a tensor reference names layer \"%.100s\", which the config lacks",
                    ln->valuestring);
-        return NULL;
+        return false;
     }
-    if (f->input) {
-        if (n == 0 && t == 0) return f->input;
-    } else if (n >= 0 && n < f->n_nodes && t >= 0 && t < LM_MAX_IO && n == (int)n && t == (int)t) {
-        if ((int)n >= f->done) {
-            *later = true;
-            return NULL;
-        }
-        if ((int)t < f->n_outs[(int)n]) return f->outs[(int)n * LM_MAX_IO + (int)t];
+    bool ok = f->input ? n == 0 && t == 0
+                       : n >= 0 && n < f->n_nodes && t >= 0 && t < LM_MAX_IO && n == (int)n &&
+                             t == (int)t;
+    if (!ok) {
+        lm_kc_fail(g->r, LM_ERR_FORMAT, "no tensor %s: layer \"%.100s\" has no such node or output",
+                   lm_kc_show(h, b, sizeof b), ln->valuestring);
+        return false;
     }
-    lm_kc_fail(g->r, LM_ERR_FORMAT, "no tensor %s: layer \"%.100s\" has no such node or output",
-               lm_kc_show(h, b, sizeof b), ln->valuestring);
-    return NULL;
+    *out = (fn_ref){(int)(f - g->ls), (int)n, (int)t};
+    return true;
 }
 
-/* Collects the tensors of one node, in order; false when not ready or bad. */
-static bool node_inputs(fn_graph *g, const cJSON *node, lm_kt **in, int *n_in, bool *later) {
+/* The references of one node, in order: Keras 2's [[layer, node, tensor,
+ * kwargs], ...], or Keras 3's args (tensors, or lists of them) then the
+ * initial_state kwarg. Returns the count, or -1 (an error in r). */
+static int parse_node(fn_graph *g, const cJSON *node, fn_ref *refs) {
     lm_kc_reader *r = g->r;
     char b[80];
-    *n_in = 0;
-    if (cJSON_IsArray(node)) { /* Keras 2: [[layer, node, tensor, kwargs], ...] */
+    int n = 0;
+    if (cJSON_IsArray(node)) {
         const cJSON *h;
         cJSON_ArrayForEach(h, node) {
-            if (*n_in == LM_MAX_IO) return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d inputs", LM_MAX_IO), false;
-            if (!(in[(*n_in)++] = lookup(g, h, later))) return false;
+            if (n == LM_MAX_IO)
+                return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d inputs", LM_MAX_IO), -1;
+            if (!parse_ref(g, h, &refs[n++])) return -1;
         }
-        return *n_in > 0 || lm_kc_fail(r, LM_ERR_FORMAT, "a node without inputs") == LM_OK;
+        if (!n) lm_kc_fail(r, LM_ERR_FORMAT, "a node without inputs");
+        return n ? n : -1;
     }
     const cJSON *args = get(node, "args"), *kw = get(node, "kwargs");
     if (!cJSON_IsArray(args) || (kw && !cJSON_IsNull(kw) && !cJSON_IsObject(kw))) {
         lm_kc_fail(r, LM_ERR_FORMAT, "a node must be {\"args\": [...], \"kwargs\": {...}}, got %s",
                    lm_kc_show(node, b, sizeof b));
-        return false;
+        return -1;
     }
-    /* Tensors from args (a tensor or a list of them), then initial_state. */
     const cJSON *srcs[2] = {args, get(kw, "initial_state")};
     for (int s = 0; s < 2; s++) {
         const cJSON *a;
         cJSON_ArrayForEach(a, srcs[s]) {
-            const cJSON *list = cJSON_IsArray(a) ? a : NULL, *t;
-            const cJSON *one[1] = {a};
+            const cJSON *list = cJSON_IsArray(a) ? a : NULL;
             int cnt = list ? cJSON_GetArraySize(list) : 1;
             for (int k = 0; k < cnt; k++) {
-                t = list ? cJSON_GetArrayItem(list, k) : one[0];
+                const cJSON *t = list ? cJSON_GetArrayItem(list, k) : a;
                 const cJSON *cn = get(t, "class_name");
                 if (!cJSON_IsString(cn) || strcmp(cn->valuestring, "__keras_tensor__")) {
                     lm_kc_fail(r, LM_ERR_UNSUPPORTED, "a call argument that is not a tensor: %s",
                                lm_kc_show(t, b, sizeof b));
-                    return false;
+                    return -1;
                 }
-                if (*n_in == LM_MAX_IO)
-                    return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d inputs", LM_MAX_IO), false;
-                if (!(in[(*n_in)++] = lookup(g, get(get(t, "config"), "keras_history"), later)))
-                    return false;
+                if (n == LM_MAX_IO)
+                    return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d inputs", LM_MAX_IO), -1;
+                if (!parse_ref(g, get(get(t, "config"), "keras_history"), &refs[n++])) return -1;
             }
         }
     }
@@ -560,21 +608,57 @@ static bool node_inputs(fn_graph *g, const cJSON *node, lm_kt **in, int *n_in, b
         if (!strcmp(k->string, "initial_state") || cJSON_IsNull(k) || cJSON_IsFalse(k)) continue;
         lm_kc_fail(r, LM_ERR_UNSUPPORTED, "the call argument %s=%s is not supported", k->string,
                    lm_kc_show(k, b, sizeof b));
-        return false;
+        return -1;
     }
-    if (*n_in == 0) lm_kc_fail(r, LM_ERR_FORMAT, "a node without input tensors");
-    return *n_in > 0;
+    if (!n) lm_kc_fail(r, LM_ERR_FORMAT, "a node without input tensors");
+    return n ? n : -1;
+}
+
+/* Reads every node's references once, so that the sweeps below only compare integers. */
+static lm_status parse_nodes(fn_graph *g, fn_layer *f) {
+    f->ref_off = malloc(((size_t)f->n_nodes + 1) * sizeof *f->ref_off);
+    f->refs = malloc(((size_t)f->n_nodes * LM_MAX_IO + 1) * sizeof *f->refs);
+    if (!f->ref_off || !f->refs) return lm_kc_fail(g->r, LM_ERR_OOM, "out of memory");
+    g->r->layer = f->name;
+    g->r->cls = f->layer->vt->class_name;
+    int at = 0;
+    const cJSON *node;
+    f->ref_off[0] = 0;
+    int k = 0;
+    cJSON_ArrayForEach(node, f->nodes) {
+        int n = parse_node(g, node, f->refs + at);
+        if (n < 0) return g->r->st;
+        f->ref_off[++k] = at += n;
+    }
+    return LM_OK;
+}
+
+/* The tensor of a reference whose node exists; NULL (an error in r) for a
+ * tensor index past the outputs the call made. */
+static lm_kt *tensor_of(fn_graph *g, fn_ref ref) {
+    fn_layer *f = &g->ls[ref.layer];
+    if (f->input) return f->input;
+    if (ref.tensor < f->n_outs[ref.node]) return f->outs[ref.node * LM_MAX_IO + ref.tensor];
+    lm_kc_fail(g->r, LM_ERR_FORMAT, "no tensor [\"%.100s\", %d, %d]: that call made %d outputs",
+               f->name, ref.node, ref.tensor, f->n_outs[ref.node]);
+    return NULL;
+}
+
+static bool ready(const fn_graph *g, fn_ref ref) {
+    const fn_layer *f = &g->ls[ref.layer];
+    return f->input || f->done > ref.node;
 }
 
 /* Calls layer f on its next node when the inputs exist: 1 done, 0 later, -1 error. */
 static int process_node(fn_graph *g, fn_layer *f) {
     lm_kt *in[LM_MAX_IO], *out[LM_MAX_IO] = {NULL};
-    int n_in = 0;
-    bool later = false;
+    int lo = f->ref_off[f->done], n_in = f->ref_off[f->done + 1] - lo;
+    for (int i = 0; i < n_in; i++)
+        if (!ready(g, f->refs[lo + i])) return 0;
     g->r->layer = f->name;
     g->r->cls = f->layer->vt->class_name;
-    if (!node_inputs(g, cJSON_GetArrayItem(f->nodes, f->done), in, &n_in, &later))
-        return later && !g->r->st ? 0 : -1;
+    for (int i = 0; i < n_in; i++)
+        if (!(in[i] = tensor_of(g, f->refs[lo + i]))) return -1;
     int n = lm_call_multi(f->layer, n_in, in, LM_MAX_IO, out);
     if (n < 1) {
         /* A layer the model did not take is freed by lm_call_multi. */
@@ -593,23 +677,21 @@ static int process_node(fn_graph *g, fn_layer *f) {
  * or a dict of them, in order. */
 static int io_refs(fn_graph *g, const cJSON *v, lm_kt **out, int max, const char *key) {
     lm_kc_reader *r = g->r;
-    bool later = false;
-    if (cJSON_IsArray(v) && cJSON_IsString(cJSON_GetArrayItem(v, 0))) {
-        out[0] = lookup(g, v, &later);
-        return out[0] ? 1 : -1;
-    }
-    if (!cJSON_IsArray(v) && !cJSON_IsObject(v)) {
+    const cJSON *one[1] = {v}, *e;
+    bool leaf = cJSON_IsArray(v) && cJSON_IsString(cJSON_GetArrayItem(v, 0));
+    if (!leaf && !cJSON_IsArray(v) && !cJSON_IsObject(v)) {
         lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" must be a list", key);
         return -1;
     }
-    int n = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, v) {
+    int n = 0, cnt = leaf ? 1 : cJSON_GetArraySize(v);
+    e = leaf ? one[0] : v->child;
+    for (int i = 0; i < cnt && e; i++, e = leaf ? NULL : e->next) {
+        fn_ref ref;
         if (n == max) return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d %s", max, key), -1;
-        if (!(out[n++] = lookup(g, e, &later))) {
-            if (later) lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" refers to a node never made", key);
-            return -1;
-        }
+        if (!parse_ref(g, e, &ref)) return -1;
+        if (!ready(g, ref))
+            return lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" refers to a node never made", key), -1;
+        if (!(out[n++] = tensor_of(g, ref))) return -1;
     }
     if (n == 0) lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" is empty", key);
     return n ? n : -1;
@@ -629,7 +711,8 @@ static lm_status fn_build(fn_graph *g, const cJSON *cfg) {
         const char *cls = class_of(e);
         if (cls && !strcmp(cls, "InputLayer")) continue;
         if (!cJSON_IsArray(f->nodes))
-            return lm_kc_fail(r, LM_ERR_FORMAT, "layer \"%.100s\" lacks its \"inbound_nodes\" list", f->name);
+            return lm_kc_fail(r, LM_ERR_FORMAT, "layer \"%.100s\" lacks its \"inbound_nodes\" list",
+                              f->name);
         f->n_nodes = cJSON_GetArraySize(f->nodes);
         if ((total_nodes += f->n_nodes) > MAX_NODES)
             return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d layer calls", MAX_NODES);
@@ -639,16 +722,17 @@ static lm_status fn_build(fn_graph *g, const cJSON *cfg) {
         if (!(f->layer = lm_kc_layer_from_entry(r, e))) return r->st;
     }
     for (int i = 0; i < g->n; i++)
-        for (int j = 0; j < i; j++)
-            if (!strcmp(g->ls[i].name, g->ls[j].name))
-                return lm_kc_fail(r, LM_ERR_FORMAT, "two layers are named \"%.100s\"", g->ls[i].name);
+        if (!index_name(g, i))
+            return lm_kc_fail(r, LM_ERR_FORMAT, "two layers are named \"%.100s\"", g->ls[i].name);
     /* Model inputs in the order input_layers gives. */
     const cJSON *refs[LM_MAX_IO];
     int n_refs = 0;
-    if (cJSON_IsArray(il) && cJSON_IsString(cJSON_GetArrayItem(il, 0))) refs[n_refs++] = il;
+    if (cJSON_IsArray(il) && cJSON_IsString(cJSON_GetArrayItem(il, 0)))
+        refs[n_refs++] = il;
     else if (cJSON_IsArray(il) || cJSON_IsObject(il))
         cJSON_ArrayForEach(e, il) {
-            if (n_refs == LM_MAX_IO) return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d inputs", LM_MAX_IO);
+            if (n_refs == LM_MAX_IO)
+                return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "more than %d inputs", LM_MAX_IO);
             refs[n_refs++] = e;
         }
     if (!n_refs) return lm_kc_fail(r, LM_ERR_FORMAT, "a functional config needs \"input_layers\"");
@@ -661,7 +745,8 @@ static lm_status fn_build(fn_graph *g, const cJSON *cfg) {
         const char *cls = class_of(entry);
         char b[80];
         if (!f || !cls || strcmp(cls, "InputLayer") || f->input)
-            return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "input %s is not an InputLayer of the config (or is given twice)",
+            return lm_kc_fail(r, LM_ERR_UNSUPPORTED,
+                              "input %s is not an InputLayer of the config (or is given twice)",
                               lm_kc_show(refs[k], b, sizeof b));
         lm_shape s = {0, {0}};
         lm_dtype dt;
@@ -671,8 +756,10 @@ static lm_status fn_build(fn_graph *g, const cJSON *cfg) {
     }
     for (int i = 0; i < g->n; i++)
         if (!g->ls[i].layer && !g->ls[i].input)
-            return lm_kc_fail(r, LM_ERR_UNSUPPORTED, "InputLayer \"%.100s\" is not among \"input_layers\"",
-                              g->ls[i].name);
+            return lm_kc_fail(r, LM_ERR_UNSUPPORTED,
+                              "InputLayer \"%.100s\" is not among \"input_layers\"", g->ls[i].name);
+    for (int i = 0; i < g->n; i++)
+        if (g->ls[i].layer && parse_nodes(g, &g->ls[i])) return r->st;
     /* Keras's order: sweep the layers in config order, each as far as its inputs allow. */
     for (bool progress = true; progress;) {
         progress = false;
@@ -728,7 +815,10 @@ static lm_model *read_functional(lm_kc_reader *r, const cJSON *cfg) {
     }
     fn_graph g = {.r = r, .m = lm_functional(lm_kc_str(r, cfg, "name", NULL))};
     g.ls = calloc((size_t)n + 1, sizeof *g.ls);
-    if (!g.m || !g.ls) lm_kc_fail(r, LM_ERR_OOM, "out of memory");
+    for (g.hcap = 16; g.hcap <= 2 * n;) g.hcap *= 2;
+    g.hash = malloc((size_t)g.hcap * sizeof *g.hash);
+    for (int i = 0; g.hash && i < g.hcap; i++) g.hash[i] = -1;
+    if (!g.m || !g.ls || !g.hash) lm_kc_fail(r, LM_ERR_OOM, "out of memory");
     if (g.m) {
         g.m->limit_params = true;
         g.m->param_budget = r->param_budget > 0 ? r->param_budget : DEFAULT_BUDGET;
@@ -738,8 +828,11 @@ static lm_model *read_functional(lm_kc_reader *r, const cJSON *cfg) {
         if (g.ls[i].layer && !g.ls[i].layer->model) lm_layer_free(g.ls[i].layer); /* never called */
         free(g.ls[i].outs);
         free(g.ls[i].n_outs);
+        free(g.ls[i].ref_off);
+        free(g.ls[i].refs);
     }
     free(g.ls);
+    free(g.hash);
     if (r->st) {
         lm_model_free(g.m);
         return NULL;
@@ -768,7 +861,8 @@ lm_model *lm_kc_model_from_cjson(lm_kc_reader *r, const cJSON *root, const cJSON
     const char *cls = class_of(root);
     const cJSON *cfg = get(root, "config");
     if (!cJSON_IsObject(root) || !cls || !cJSON_IsObject(cfg)) {
-        lm_kc_fail(r, LM_ERR_FORMAT, "a model config must be an object with \"class_name\" and \"config\"");
+        lm_kc_fail(r, LM_ERR_FORMAT,
+                   "a model config must be an object with \"class_name\" and \"config\"");
         return NULL;
     }
     r->keras2 = !get(root, "module");
@@ -784,14 +878,13 @@ lm_model *lm_kc_model_from_cjson(lm_kc_reader *r, const cJSON *root, const cJSON
     }
     if (!m) return NULL;
     m->limit_params = false; /* the model is the caller's now */
-    if (m->sequential && !m->built && !r->st)
-        lm_kc_fail(r, LM_ERR_UNSUPPORTED,
-                   "the Sequential model has no input shape (no InputLayer or build_input_shape)");
     check_axes(r, m);
     r->layer = NULL;
     const cJSON *cc = get(root, "compile_config");
-    if (!r->st && cJSON_IsObject(cc) && cc->child) lm_kc_compile_from(r, m, cc, false);
-    else if (!r->st && cJSON_IsObject(training_config)) lm_kc_compile_from(r, m, training_config, true);
+    if (!r->st && cJSON_IsObject(cc) && cc->child)
+        lm_kc_compile_from(r, m, cc, false);
+    else if (!r->st && cJSON_IsObject(training_config))
+        lm_kc_compile_from(r, m, training_config, true);
     if (r->st) {
         lm_model_free(m);
         return NULL;
@@ -801,7 +894,7 @@ lm_model *lm_kc_model_from_cjson(lm_kc_reader *r, const cJSON *root, const cJSON
 
 lm_model *lm_model_from_json(const char *json) {
     lm_kc_reader r = {0};
-    cJSON *root = json ? cJSON_Parse(json) : NULL;
+    cJSON *root = json ? lm_kc_parse(json, strlen(json)) : NULL;
     if (!root) {
         lm_kc_fail(&r, json ? LM_ERR_FORMAT : LM_ERR_ARG, "model_from_json: %s",
                    json ? "the text is not valid JSON" : "the JSON text is NULL");

@@ -40,9 +40,9 @@ cJSON *lm_kc_layer_entry(const lm_layer *l);
 typedef struct lm_kc_reader {
     lm_status st;
     char err[1024];
-    const char *layer;  /* the layer being read, for messages */
-    const char *cls;    /* its class */
-    bool keras2;        /* Keras 2 (tf.keras) config conventions */
+    const char *layer; /* the layer being read, for messages */
+    const char *cls;   /* its class */
+    bool keras2;       /* Keras 2 (tf.keras) config conventions */
     /* Weight elements the model's layers may create (0: the default, 2^31):
      * a file's weights bound what its config may ask for. */
     int64_t param_budget;
@@ -58,6 +58,9 @@ typedef struct lm_kc_reader {
 /* Records the first error (with "layer NAME (CLASS): " in front when a layer
  * is being read); returns its status. */
 lm_status lm_kc_fail(lm_kc_reader *r, lm_status st, const char *fmt, ...) LM_PRINTF(3, 4);
+/* Parses exactly one JSON document of len bytes (trailing blanks allowed); NULL when
+ * the text is not one. */
+cJSON *lm_kc_parse(const char *text, size_t len);
 /* Typed getters: an absent or null key gives dflt; a value of the wrong type
  * or out of range records an error naming the key (check r->st). */
 int64_t lm_kc_int(lm_kc_reader *r, const cJSON *o, const char *key, int64_t dflt, int64_t lo,

@@ -57,10 +57,14 @@ static cJSON *schedule_config(const lm_schedule *s) {
             if (i < in.n) cJSON_AddItemToArray(b, cJSON_CreateNumber((double)in.boundaries[i]));
             cJSON_AddItemToArray(v, cJSON_CreateNumber(in.values[i]));
         }
-        if (!st) st = lm_kc_put(c, "boundaries", b);
-        else cJSON_Delete(b);
-        if (!st) st = lm_kc_put(c, "values", v);
-        else cJSON_Delete(v);
+        if (!st)
+            st = lm_kc_put(c, "boundaries", b);
+        else
+            cJSON_Delete(b);
+        if (!st)
+            st = lm_kc_put(c, "values", v);
+        else
+            cJSON_Delete(v);
         if (!st) st = lm_kc_put_str(c, "name", "PiecewiseConstant");
     } else {
         bool exp = !strcmp(in.class_name, "ExponentialDecay");
@@ -92,7 +96,8 @@ cJSON *lm_kc_optimizer_config(const lm_optimizer *o) {
     if (!st) st = lm_kc_put_str(c, "name", opt_names[k].name);
     if (!st)
         st = lm_kc_put(c, "learning_rate",
-                       o->schedule ? schedule_config(o->schedule) : cJSON_CreateNumber(as_f32(o->lr)));
+                       o->schedule ? schedule_config(o->schedule)
+                                   : cJSON_CreateNumber(as_f32(o->lr)));
     if (!st) st = put_opt(c, "weight_decay", o->weight_decay);
     if (!st) st = put_opt(c, "clipnorm", o->clipnorm);
     if (!st) st = put_opt(c, "global_clipnorm", o->global_clipnorm);
@@ -149,7 +154,8 @@ static lm_schedule *schedule_from(lm_kc_reader *r, const cJSON *v) {
     if (exp) {
         s = lm_exponential_decay(lm_kc_num(r, c, "initial_learning_rate", NAN),
                                  lm_kc_int(r, c, "decay_steps", 0, 1, INT64_C(1) << 53),
-                                 lm_kc_num(r, c, "decay_rate", NAN), lm_kc_bool(r, c, "staircase", false));
+                                 lm_kc_num(r, c, "decay_rate", NAN),
+                                 lm_kc_bool(r, c, "staircase", false));
     } else if (cos) {
         lm_kc_expect_null(r, c, "warmup_target");
         lm_kc_expect_null(r, c, "warmup_steps");
@@ -159,7 +165,8 @@ static lm_schedule *schedule_from(lm_kc_reader *r, const cJSON *v) {
     } else if (!strcmp(cls, "PiecewiseConstantDecay")) {
         const cJSON *bs = get(c, "boundaries"), *vs = get(c, "values");
         int n = cJSON_GetArraySize(bs);
-        if (!cJSON_IsArray(bs) || !cJSON_IsArray(vs) || cJSON_GetArraySize(vs) != n + 1 || n > 4096) {
+        if (!cJSON_IsArray(bs) || !cJSON_IsArray(vs) || cJSON_GetArraySize(vs) != n + 1 ||
+            n > 4096) {
             lm_kc_fail(r, LM_ERR_FORMAT,
                        "PiecewiseConstantDecay needs n boundaries and n + 1 values, got %s",
                        lm_kc_show(c, b, sizeof b));
@@ -170,7 +177,8 @@ static lm_schedule *schedule_from(lm_kc_reader *r, const cJSON *v) {
         for (int i = 0; i <= n && !r->st; i++) {
             const cJSON *bv = cJSON_GetArrayItem(bs, i), *vv = cJSON_GetArrayItem(vs, i);
             if (i < n && !(cJSON_IsNumber(bv) && fabs(bv->valuedouble) < 9e15))
-                lm_kc_fail(r, LM_ERR_FORMAT, "PiecewiseConstantDecay: boundary %d is not a number", i);
+                lm_kc_fail(r, LM_ERR_FORMAT, "PiecewiseConstantDecay: boundary %d is not a number",
+                           i);
             if (!cJSON_IsNumber(vv))
                 lm_kc_fail(r, LM_ERR_FORMAT, "PiecewiseConstantDecay: value %d is not a number", i);
             if (!r->st && i < n) bnd[i] = (int64_t)bv->valuedouble;
@@ -204,31 +212,35 @@ static void check_optimizer(lm_kc_reader *r, const lm_optimizer *o, const char *
         const char *key;
         double v, lo, hi;
         bool hi_open;
-    } rules[] = {{"learning_rate", o->schedule ? 0 : o->lr, 0, INFINITY, true},
-                 {"weight_decay", o->weight_decay, 0, INFINITY, true},
-                 {"clipnorm", o->clipnorm, 0, INFINITY, true},
-                 {"global_clipnorm", o->global_clipnorm, 0, INFINITY, true},
-                 {"clipvalue", o->clipvalue, 0, INFINITY, true},
-                 {"beta_1", o->kind == LM_OPT_ADAM || o->kind == LM_OPT_ADAMW ? o->beta_1 : 0, 0, 1, true},
-                 {"beta_2", o->kind == LM_OPT_ADAM || o->kind == LM_OPT_ADAMW ? o->beta_2 : 0, 0, 1, true},
-                 {"rho", o->kind == LM_OPT_RMSPROP ? o->rho : 0, 0, 1, true},
-                 {"momentum", o->momentum, 0, 1, false},
-                 {"epsilon", o->epsilon, 0, INFINITY, true},
-                 {"initial_accumulator_value", o->initial_accumulator_value, 0, INFINITY, true}};
+    } rules[] = {
+        {"learning_rate", o->schedule ? 0 : o->lr, 0, INFINITY, true},
+        {"weight_decay", o->weight_decay, 0, INFINITY, true},
+        {"clipnorm", o->clipnorm, 0, INFINITY, true},
+        {"global_clipnorm", o->global_clipnorm, 0, INFINITY, true},
+        {"clipvalue", o->clipvalue, 0, INFINITY, true},
+        {"beta_1", o->kind == LM_OPT_ADAM || o->kind == LM_OPT_ADAMW ? o->beta_1 : 0, 0, 1, true},
+        {"beta_2", o->kind == LM_OPT_ADAM || o->kind == LM_OPT_ADAMW ? o->beta_2 : 0, 0, 1, true},
+        {"rho", o->kind == LM_OPT_RMSPROP ? o->rho : 0, 0, 1, true},
+        {"momentum", o->momentum, 0, 1, false},
+        {"epsilon", o->epsilon, 0, INFINITY, true},
+        {"initial_accumulator_value", o->initial_accumulator_value, 0, INFINITY, true}};
     for (size_t i = 0; i < sizeof rules / sizeof *rules && !r->st; i++) {
         double v = rules[i].v;
         if (!(v >= rules[i].lo && (rules[i].hi_open ? v < rules[i].hi : v <= rules[i].hi)))
-            lm_kc_fail(r, LM_ERR_FORMAT, "optimizer %s: \"%s\" = %g is out of range", cls, rules[i].key, v);
+            lm_kc_fail(r, LM_ERR_FORMAT, "optimizer %s: \"%s\" = %g is out of range", cls,
+                       rules[i].key, v);
     }
     if (!r->st && (o->clipnorm > 0) + (o->clipvalue > 0) + (o->global_clipnorm > 0) > 1)
-        lm_kc_fail(r, LM_ERR_FORMAT, "optimizer %s: only one of clipnorm, clipvalue and global_clipnorm may be set",
+        lm_kc_fail(r, LM_ERR_FORMAT,
+                   "optimizer %s: only one of clipnorm, clipvalue and global_clipnorm may be set",
                    cls);
 }
 
 lm_optimizer *lm_kc_optimizer_from(lm_kc_reader *r, const cJSON *v) {
     const cJSON *c = get(v, "config");
     const char *cls = cJSON_IsString(v) ? v->valuestring : NULL;
-    if (cJSON_IsObject(v)) cls = cJSON_IsString(get(v, "class_name")) ? get(v, "class_name")->valuestring : NULL;
+    if (cJSON_IsObject(v))
+        cls = cJSON_IsString(get(v, "class_name")) ? get(v, "class_name")->valuestring : NULL;
     lm_optimizer *o = cls ? lm_optimizer_from_name(cls) : NULL;
     char b[80];
     if (!o) {
@@ -240,20 +252,25 @@ lm_optimizer *lm_kc_optimizer_from(lm_kc_reader *r, const cJSON *v) {
     /* Keras's values set directly: zero is a value here, not "default". */
     const cJSON *lr = get(c, "learning_rate");
     if (!lr) lr = get(c, "lr"); /* Keras 2 */
-    if (cJSON_IsObject(lr)) o->schedule = schedule_from(r, lr);
-    else if (lr && !cJSON_IsNull(lr)) o->lr = cJSON_IsNumber(lr) ? lr->valuedouble : NAN;
+    if (cJSON_IsObject(lr))
+        o->schedule = schedule_from(r, lr);
+    else if (lr && !cJSON_IsNull(lr))
+        o->lr = cJSON_IsNumber(lr) ? lr->valuedouble : NAN;
     if (!r->st && !(o->schedule || (o->lr >= 0 && isfinite(o->lr))))
-        lm_kc_fail(r, LM_ERR_FORMAT, "optimizer %s: \"learning_rate\" must be a number >= 0 or a schedule, got %s",
+        lm_kc_fail(r, LM_ERR_FORMAT,
+                   "optimizer %s: \"learning_rate\" must be a number >= 0 or a schedule, got %s",
                    cls, lm_kc_show(lr, b, sizeof b));
     o->weight_decay = lm_kc_num(r, c, "weight_decay", o->weight_decay);
     o->clipnorm = lm_kc_num(r, c, "clipnorm", 0);
     o->global_clipnorm = lm_kc_num(r, c, "global_clipnorm", 0);
     o->clipvalue = lm_kc_num(r, c, "clipvalue", 0);
-    static const char *const unsupported[] = {"use_ema", "ema_overwrite_frequency", "loss_scale_factor",
-                                              "gradient_accumulation_steps", "decay"};
+    static const char *const unsupported[] = {"use_ema", "ema_overwrite_frequency",
+                                              "loss_scale_factor", "gradient_accumulation_steps",
+                                              "decay"};
     for (size_t i = 0; i < sizeof unsupported / sizeof *unsupported; i++) {
         const cJSON *u = get(c, unsupported[i]);
-        if (u && !cJSON_IsNull(u) && !cJSON_IsFalse(u) && !(cJSON_IsNumber(u) && u->valuedouble == 0))
+        if (u && !cJSON_IsNull(u) && !cJSON_IsFalse(u) &&
+            !(cJSON_IsNumber(u) && u->valuedouble == 0))
             lm_kc_fail(r, LM_ERR_UNSUPPORTED, "optimizer %s: \"%s\" = %s is not supported", cls,
                        unsupported[i], lm_kc_show(u, b, sizeof b));
     }
@@ -327,7 +344,8 @@ static cJSON *loss_json(const lm_train *t, lm_loss l) {
     if (!st && is_xent(l)) st = lm_kc_put_bool(c, "from_logits", true);
     if (!st && l != LM_SPARSE_CATEGORICAL_CROSSENTROPY && is_xent(l))
         st = lm_kc_put_num(c, "label_smoothing", 0.0);
-    if (!st && l != LM_SPARSE_CATEGORICAL_CROSSENTROPY && is_xent(l)) st = lm_kc_put_int(c, "axis", -1);
+    if (!st && l != LM_SPARSE_CATEGORICAL_CROSSENTROPY && is_xent(l))
+        st = lm_kc_put_int(c, "axis", -1);
     if (!st && l == LM_SPARSE_CATEGORICAL_CROSSENTROPY) st = lm_kc_put_null(c, "ignore_class");
     if (st) {
         cJSON_Delete(c);
@@ -410,14 +428,17 @@ lm_status lm_kc_compile_config(lm_model *m, cJSON **out) {
         cJSON *a = cJSON_CreateArray();
         for (int i = 0; a && i < no; i++)
             if (!cJSON_AddItemToArray(a, loss_json(t, t->loss[i]))) st = LM_ERR_OOM;
-        if (!st) st = lm_kc_put(c, "loss", a);
-        else cJSON_Delete(a);
+        if (!st)
+            st = lm_kc_put(c, "loss", a);
+        else
+            cJSON_Delete(a);
     }
     bool weighted = false;
     for (int i = 0; i < no; i++) weighted = weighted || t->loss_weight[i] != 1.0;
     if (!st && weighted) {
         cJSON *a = cJSON_CreateArray();
-        for (int i = 0; a && i < no; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(t->loss_weight[i]));
+        for (int i = 0; a && i < no; i++)
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(t->loss_weight[i]));
         st = lm_kc_put(c, "loss_weights", a);
     } else if (!st) {
         st = lm_kc_put_null(c, "loss_weights");
@@ -430,8 +451,10 @@ lm_status lm_kc_compile_config(lm_model *m, cJSON **out) {
         cJSON *a = cJSON_CreateArray();
         for (int i = 0; a && i < no && !st; i++)
             if (!cJSON_AddItemToArray(a, metric_list(t))) st = LM_ERR_OOM;
-        if (!st) st = lm_kc_put(c, "metrics", a);
-        else cJSON_Delete(a);
+        if (!st)
+            st = lm_kc_put(c, "metrics", a);
+        else
+            cJSON_Delete(a);
     }
     if (!st) st = lm_kc_put_null(c, "weighted_metrics");
     if (!st) st = lm_kc_put_bool(c, "run_eagerly", false);
@@ -479,14 +502,16 @@ static bool loss_from(lm_kc_reader *r, const cJSON *v, loss_read *out) {
     out->kind = (lm_loss)k;
     if (c) {
         const char *red = lm_kc_str(r, c, "reduction", "sum_over_batch_size");
-        if (strcmp(red, "sum_over_batch_size") && strcmp(red, "auto") && strcmp(red, "sum_over_batch_size"))
+        if (strcmp(red, "sum_over_batch_size") && strcmp(red, "auto") &&
+            strcmp(red, "sum_over_batch_size"))
             lm_kc_fail(r, LM_ERR_UNSUPPORTED, "loss reduction \"%.40s\" is not supported", red);
         if (is_xent(out->kind)) out->logits = lm_kc_bool(r, c, "from_logits", false);
         if (out->kind == LM_HUBER) out->delta = lm_kc_num(r, c, "delta", 1.0);
         lm_kc_expect_null(r, c, "label_smoothing");
         lm_kc_expect_null(r, c, "ignore_class");
         int64_t axis = lm_kc_int(r, c, "axis", -1, -64, 64);
-        if (axis != -1) lm_kc_fail(r, LM_ERR_UNSUPPORTED, "loss axis %lld is not supported", (long long)axis);
+        if (axis != -1)
+            lm_kc_fail(r, LM_ERR_UNSUPPORTED, "loss axis %lld is not supported", (long long)axis);
     }
     return r->st == LM_OK;
 }
@@ -522,8 +547,10 @@ static lm_metric metric_from(lm_kc_reader *r, const cJSON *v, int *top_k, double
         const cJSON *t = get(c, "thresholds");
         if (cJSON_IsArray(t) && cJSON_GetArraySize(t) == 1) t = cJSON_GetArrayItem(t, 0);
         if (t && !cJSON_IsNull(t)) {
-            if (cJSON_IsNumber(t)) *threshold = t->valuedouble;
-            else lm_kc_fail(r, LM_ERR_UNSUPPORTED, "metric %s: several thresholds", name);
+            if (cJSON_IsNumber(t))
+                *threshold = t->valuedouble;
+            else
+                lm_kc_fail(r, LM_ERR_UNSUPPORTED, "metric %s: several thresholds", name);
         }
         lm_kc_expect_null(r, c, "top_k");
         lm_kc_expect_null(r, c, "class_id");
@@ -540,7 +567,8 @@ static int metrics_from(lm_kc_reader *r, const cJSON *v, int n_out, lm_metric *o
     int n_lists = 0;
     const cJSON *e;
     bool nested = false;
-    cJSON_ArrayForEach(e, v) nested = nested || cJSON_IsArray(e) || (cJSON_IsObject(v) && !get(v, "class_name"));
+    cJSON_ArrayForEach(e, v) nested =
+        nested || cJSON_IsArray(e) || (cJSON_IsObject(v) && !get(v, "class_name"));
     if (cJSON_IsObject(v) && !get(v, "class_name")) { /* {output name: metrics} */
         cJSON_ArrayForEach(e, v) if (n_lists < LM_MAX_IO) lists[n_lists++] = e;
     } else if (cJSON_IsArray(v) && nested) {
@@ -587,7 +615,7 @@ lm_status lm_kc_compile_from(lm_kc_reader *r, lm_model *m, const cJSON *cc, bool
     if (!ov && legacy) ov = get(cc, "optimizer");
     lm_optimizer *opt = ov && !cJSON_IsNull(ov) ? lm_kc_optimizer_from(r, ov) : lm_rmsprop();
     if (!opt && !r->st) lm_kc_fail(r, LM_ERR_OOM, "out of memory");
-    int no = m->n_outputs;
+    int no = m->n_outputs > 0 ? m->n_outputs : 1; /* an unbuilt Sequential model has one */
     lm_loss losses[LM_MAX_IO] = {LM_LOSS_NONE};
     double weights[LM_MAX_IO];
     int logits = -1;
@@ -596,12 +624,13 @@ lm_status lm_kc_compile_from(lm_kc_reader *r, lm_model *m, const cJSON *cc, bool
     const cJSON *per[LM_MAX_IO] = {NULL};
     if (cJSON_IsArray(lv)) {
         if (cJSON_GetArraySize(lv) != no)
-            lm_kc_fail(r, LM_ERR_FORMAT, "\"loss\" has %d entries for %d outputs", cJSON_GetArraySize(lv), no);
+            lm_kc_fail(r, LM_ERR_FORMAT, "\"loss\" has %d entries for %d outputs",
+                       cJSON_GetArraySize(lv), no);
         for (int i = 0; i < no && !r->st; i++) per[i] = cJSON_GetArrayItem(lv, i);
     } else if (cJSON_IsObject(lv) && !get(lv, "class_name")) { /* {output name: loss} */
         for (int i = 0; i < no; i++) {
-            const lm_kt *o = m->outputs[i];
-            per[i] = get(lv, o->layer ? o->layer->name : o->name);
+            const lm_kt *o = i < m->n_outputs ? m->outputs[i] : NULL;
+            per[i] = o ? get(lv, o->layer ? o->layer->name : o->name) : NULL;
         }
     } else {
         for (int i = 0; i < no; i++) per[i] = lv;
@@ -618,20 +647,30 @@ lm_status lm_kc_compile_from(lm_kc_reader *r, lm_model *m, const cJSON *cc, bool
     const cJSON *wv = get(cc, "loss_weights");
     for (int i = 0; i < no; i++) weights[i] = 1.0;
     if (wv && !cJSON_IsNull(wv) && !r->st) {
-        bool ok = cJSON_IsArray(wv) ? cJSON_GetArraySize(wv) == no : cJSON_IsObject(wv) || cJSON_IsNumber(wv);
+        bool ok = cJSON_IsArray(wv) ? cJSON_GetArraySize(wv) == no
+                                    : cJSON_IsObject(wv) || cJSON_IsNumber(wv);
         for (int i = 0; ok && i < no; i++) {
-            const cJSON *w = cJSON_IsNumber(wv) ? wv : cJSON_IsArray(wv) ? cJSON_GetArrayItem(wv, i)
-                           : get(wv, m->outputs[i]->layer ? m->outputs[i]->layer->name : m->outputs[i]->name);
-            if (w && cJSON_IsNumber(w) && isfinite(w->valuedouble)) weights[i] = w->valuedouble;
-            else if (w && !cJSON_IsNull(w)) ok = false;
+            const cJSON *w = cJSON_IsNumber(wv)  ? wv
+                             : cJSON_IsArray(wv) ? cJSON_GetArrayItem(wv, i)
+                             : i >= m->n_outputs
+                                 ? NULL
+                                 : get(wv, m->outputs[i]->layer ? m->outputs[i]->layer->name
+                                                                : m->outputs[i]->name);
+            if (w && cJSON_IsNumber(w) && isfinite(w->valuedouble))
+                weights[i] = w->valuedouble;
+            else if (w && !cJSON_IsNull(w))
+                ok = false;
         }
-        if (!ok) lm_kc_fail(r, LM_ERR_FORMAT, "\"loss_weights\" %s does not fit %d outputs",
-                            lm_kc_show(wv, b, sizeof b), no);
+        if (!ok)
+            lm_kc_fail(r, LM_ERR_FORMAT, "\"loss_weights\" %s does not fit %d outputs",
+                       lm_kc_show(wv, b, sizeof b), no);
     }
     lm_metric metrics[LM_MAX_METRICS + 1];
     int top_k = 5;
     double threshold = 0.5;
-    int nm = r->st ? -1 : metrics_from(r, get(cc, "metrics"), no, metrics, LM_MAX_METRICS, &top_k, &threshold);
+    int nm = r->st ? -1
+                   : metrics_from(r, get(cc, "metrics"), no, metrics, LM_MAX_METRICS, &top_k,
+                                  &threshold);
     const cJSON *wm = get(cc, "weighted_metrics");
     if (!r->st && wm && !cJSON_IsNull(wm) && !(cJSON_IsArray(wm) && !cJSON_GetArraySize(wm)))
         lm_kc_fail(r, LM_ERR_UNSUPPORTED, "\"weighted_metrics\" are not supported");
@@ -640,9 +679,11 @@ lm_status lm_kc_compile_from(lm_kc_reader *r, lm_model *m, const cJSON *cc, bool
         return r->st;
     }
     metrics[nm] = LM_METRIC_NONE;
-    lm_status st = lm_compile(m, .optimizer = opt, .losses = losses, .loss_weights = weights,
-                              .from_logits = logits == 1, .huber_delta = delta,
-                              .metrics = nm ? metrics : NULL, .top_k = top_k, .threshold = threshold);
+    /* One output: .loss, which also serves a Sequential model built later. */
+    lm_status st =
+        lm_compile(m, .optimizer = opt, .loss = losses[0], .losses = no > 1 ? losses : NULL,
+                   .loss_weights = weights, .from_logits = logits == 1, .huber_delta = delta,
+                   .metrics = nm ? metrics : NULL, .top_k = top_k, .threshold = threshold);
     if (st) lm_kc_fail(r, st, "compile: %s", lm_model_error(m));
     return r->st;
 }

@@ -8,6 +8,11 @@
 #include <stdio.h>
 #include <string.h>
 
+/* Largest input dimension a config may declare: layers allocate per step or
+ * per position at build time (Bidirectional's reversal), so a crafted shape
+ * must not ask for gigabytes. */
+#define MAX_DIM (1 << 24)
+
 typedef struct common {
     const char *name;
     lm_flag trainable;
@@ -36,7 +41,8 @@ static int64_t req_int(lm_kc_reader *r, const cJSON *c, const char *key, int64_t
 
 /* kernel_size, strides, pool_size, dilation_rate: an integer (used for every
  * axis) or a list of rank integers; dflt when absent. */
-static bool sizes(lm_kc_reader *r, const cJSON *c, const char *key, int rank, int dflt, int out[2]) {
+static bool sizes(lm_kc_reader *r, const cJSON *c, const char *key, int rank, int dflt,
+                  int out[2]) {
     int64_t v[2] = {dflt, dflt};
     int n = lm_kc_ints(r, c, key, 2, v, 1, 1 << 20);
     if (n < 0) return false;
@@ -64,8 +70,7 @@ static void channels_last(lm_kc_reader *r, const cJSON *c) {
 static lm_layer *dense(lm_kc_reader *r, const cJSON *c, const common *k) {
     int64_t units = req_int(r, c, "units", 1, INT32_MAX);
     lm_regularizer kr, br;
-    lm_dense_opts o = {COMMON(k),
-                       .activation = lm_kc_act(r, c, "activation", LM_ACT_LINEAR),
+    lm_dense_opts o = {COMMON(k), .activation = lm_kc_act(r, c, "activation", LM_ACT_LINEAR),
                        .use_bias = flag(lm_kc_bool(r, c, "use_bias", true)),
                        .kernel_initializer = lm_kc_init(r, c, "kernel_initializer"),
                        .bias_initializer = lm_kc_init(r, c, "bias_initializer")};
@@ -90,7 +95,8 @@ static lm_layer *dropout(lm_kc_reader *r, const cJSON *c, const common *k) {
                    "\"rate\" must be in [0, 1), got %g%s", rate, rate == -1 ? " (missing)" : "");
     int64_t seed = lm_kc_int(r, c, "seed", 0, 0, INT64_C(9007199254740992));
     lm_kc_expect_null(r, c, "noise_shape");
-    return r->st ? NULL : lm_dropout_((float)rate, (lm_dropout_opts){COMMON(k), .seed = (uint64_t)seed});
+    return r->st ? NULL
+                 : lm_dropout_((float)rate, (lm_dropout_opts){COMMON(k), .seed = (uint64_t)seed});
 }
 
 static lm_layer *flatten(lm_kc_reader *r, const cJSON *c, const common *k) {
@@ -120,7 +126,8 @@ static lm_layer *reshape(lm_kc_reader *r, const cJSON *c, const common *k) {
     lm_shape t = shape_list(r, c, "target_shape", 1);
     int unknown = 0;
     for (int i = 0; i < t.ndim; i++) unknown += t.dims[i] == -1;
-    if (unknown > 1) lm_kc_fail(r, LM_ERR_FORMAT, "\"target_shape\" may hold one -1, got %d", unknown);
+    if (unknown > 1)
+        lm_kc_fail(r, LM_ERR_FORMAT, "\"target_shape\" may hold one -1, got %d", unknown);
     return r->st ? NULL : lm_reshape_(t, (lm_basic_opts){COMMON(k)});
 }
 
@@ -253,8 +260,10 @@ static lm_layer *zero_padding2d(lm_kc_reader *r, const cJSON *c, const common *k
         }
     }
     char b[80];
-    if (!ok) lm_kc_fail(r, LM_ERR_FORMAT, "\"padding\" must be an integer, 2 integers or 2 pairs, got %s",
-                        lm_kc_show(p, b, sizeof b));
+    if (!ok)
+        lm_kc_fail(r, LM_ERR_FORMAT,
+                   "\"padding\" must be an integer, 2 integers or 2 pairs, got %s",
+                   lm_kc_show(p, b, sizeof b));
     bool all_zero = true;
     for (int i = 0; i < 4; i++) all_zero = all_zero && o.padding[i / 2][i % 2] == 0;
     if (ok && p && !cJSON_IsNull(p) && all_zero)
@@ -291,8 +300,7 @@ static lm_layer *batch_norm(lm_kc_reader *r, const cJSON *c, const common *k) {
     lm_regularizer br, gr;
     lm_batch_norm_opts o = {COMMON(k),
                             /* 0 means "default" to the constructor: nudge an exact 0 */
-                            .momentum = mom == 0 ? 1e-30f : (float)mom,
-                            .epsilon = (float)eps,
+                            .momentum = mom == 0 ? 1e-30f : (float)mom, .epsilon = (float)eps,
                             .center = flag(lm_kc_bool(r, c, "center", true)),
                             .scale = flag(lm_kc_bool(r, c, "scale", true)),
                             .beta_initializer = lm_kc_init(r, c, "beta_initializer"),
@@ -325,7 +333,8 @@ static lm_layer *layer_norm(lm_kc_reader *r, const cJSON *c, const common *k) {
                             .gamma_initializer = lm_kc_init(r, c, "gamma_initializer")};
     if (lm_kc_reg(r, c, "beta_regularizer", &br)) o.beta_regularizer = &br;
     if (lm_kc_reg(r, c, "gamma_regularizer", &gr)) o.gamma_regularizer = &gr;
-    no_constraints(r, c, (const char *[]){"beta_constraint", "gamma_constraint", "rms_scaling", NULL});
+    no_constraints(r, c,
+                   (const char *[]){"beta_constraint", "gamma_constraint", "rms_scaling", NULL});
     if (r->st) return NULL;
     lm_layer *l = lm_layer_normalization_(o);
     pend_axis(r, l, axis);
@@ -333,9 +342,11 @@ static lm_layer *layer_norm(lm_kc_reader *r, const cJSON *c, const common *k) {
 }
 
 static lm_layer *embedding(lm_kc_reader *r, const cJSON *c, const common *k) {
-    int64_t in = req_int(r, c, "input_dim", 1, INT32_MAX), out = req_int(r, c, "output_dim", 1, INT32_MAX);
+    int64_t in = req_int(r, c, "input_dim", 1, INT32_MAX),
+            out = req_int(r, c, "output_dim", 1, INT32_MAX);
     lm_regularizer er;
-    lm_embedding_opts o = {COMMON(k), .embeddings_initializer = lm_kc_init(r, c, "embeddings_initializer")};
+    lm_embedding_opts o = {COMMON(k),
+                           .embeddings_initializer = lm_kc_init(r, c, "embeddings_initializer")};
     if (lm_kc_reg(r, c, "embeddings_regularizer", &er)) o.embeddings_regularizer = &er;
     no_constraints(r, c,
                    (const char *[]){"embeddings_constraint", "mask_zero", "quantization_config",
@@ -371,12 +382,16 @@ static lm_layer *rnn(lm_kc_reader *r, const cJSON *c, const common *k, rnn_kind 
     if (lm_kc_reg(r, c, "bias_regularizer", &br)) o.bias_regularizer = &br;
     no_constraints(r, c,
                    (const char *[]){"kernel_constraint", "recurrent_constraint", "bias_constraint",
-                                    "dropout", "recurrent_dropout", "stateful", "time_major", NULL});
+                                    "dropout", "recurrent_dropout", "stateful", "time_major",
+                                    NULL});
     if (r->st) return NULL;
     switch (kind) {
-    case RNN_SIMPLE: return lm_simple_rnn_((int)units, o);
-    case RNN_LSTM: return lm_lstm_((int)units, o);
-    default: return lm_gru_((int)units, o);
+    case RNN_SIMPLE:
+        return lm_simple_rnn_((int)units, o);
+    case RNN_LSTM:
+        return lm_lstm_((int)units, o);
+    default:
+        return lm_gru_((int)units, o);
     }
 }
 
@@ -415,18 +430,19 @@ static lm_layer *bidirectional(lm_kc_reader *r, const cJSON *c, const common *k)
         if (!strcmp(mode, modes[i])) m = i;
     const cJSON *fwd = get(c, "layer"), *bwd = get(c, "backward_layer");
     if (!r->st && m < 0)
-        lm_kc_fail(r, LM_ERR_UNSUPPORTED, "\"merge_mode\" \"%.40s\" is not supported (concat, sum, mul, ave)",
-                   mode);
+        lm_kc_fail(r, LM_ERR_UNSUPPORTED,
+                   "\"merge_mode\" \"%.40s\" is not supported (concat, sum, mul, ave)", mode);
     if (!r->st && cJSON_IsNull(get(c, "merge_mode")))
         lm_kc_fail(r, LM_ERR_UNSUPPORTED, "\"merge_mode\" null is not supported");
-    if (!r->st && !cJSON_IsObject(fwd)) lm_kc_fail(r, LM_ERR_FORMAT, "\"layer\" must be a layer object");
+    if (!r->st && !cJSON_IsObject(fwd))
+        lm_kc_fail(r, LM_ERR_FORMAT, "\"layer\" must be a layer object");
     if (r->st) return NULL;
     /* The backward layer must be the mirror Lamina makes of the forward one. */
     if (bwd && !cJSON_IsNull(bwd)) {
         cJSON *a = comparable(fwd), *b = cJSON_IsObject(bwd) ? comparable(bwd) : NULL;
         const cJSON *fc = get(fwd, "class_name"), *bc = get(bwd, "class_name");
-        bool same = a && b && cJSON_Compare(a, b, true) && cJSON_IsString(fc) && cJSON_IsString(bc) &&
-                    !strcmp(fc->valuestring, bc->valuestring);
+        bool same = a && b && cJSON_Compare(a, b, true) && cJSON_IsString(fc) &&
+                    cJSON_IsString(bc) && !strcmp(fc->valuestring, bc->valuestring);
         cJSON_Delete(a);
         cJSON_Delete(b);
         if (!same) {
@@ -443,9 +459,11 @@ static lm_layer *bidirectional(lm_kc_reader *r, const cJSON *c, const common *k)
     /* Lamina names the directions forward_<base> and backward_<base>. */
     const char *n = inner->name;
     if (n && !strncmp(n, "forward_", 8) && n[8]) memmove(inner->name, n + 8, strlen(n + 8) + 1);
-    lm_layer *l = lm_bidirectional_(inner, (lm_bidirectional_opts){COMMON(k), .merge_mode = (lm_merge_mode)m});
+    lm_layer *l = lm_bidirectional_(
+        inner, (lm_bidirectional_opts){COMMON(k), .merge_mode = (lm_merge_mode)m});
     if (!l)
-        lm_kc_fail(r, LM_ERR_UNSUPPORTED, "the wrapped layer must be a SimpleRNN, LSTM or GRU without go_backwards");
+        lm_kc_fail(r, LM_ERR_UNSUPPORTED,
+                   "the wrapped layer must be a SimpleRNN, LSTM or GRU without go_backwards");
     return l;
 }
 
@@ -531,16 +549,19 @@ static bool batch_shape(lm_kc_reader *r, const cJSON *v, const char *key, lm_sha
     out->ndim = ok ? n - 1 : 0;
     for (int i = 1; ok && i < n; i++) {
         const cJSON *e = cJSON_GetArrayItem(v, i);
-        if (cJSON_IsNull(e)) out->dims[i - 1] = -1;
-        else if (cJSON_IsNumber(e) && e->valuedouble >= 1 && e->valuedouble <= INT32_MAX &&
+        if (cJSON_IsNull(e))
+            out->dims[i - 1] = -1;
+        else if (cJSON_IsNumber(e) && e->valuedouble >= 1 && e->valuedouble <= MAX_DIM &&
                  e->valuedouble == (int64_t)e->valuedouble)
             out->dims[i - 1] = (int64_t)e->valuedouble;
-        else ok = false;
+        else
+            ok = false;
     }
     if (!ok) {
         char b[80];
-        lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" must be a list of 1 to %d sizes or nulls, got %s", key,
-                   LM_MAX_DIMS - 1, lm_kc_show(v, b, sizeof b));
+        lm_kc_fail(r, LM_ERR_FORMAT,
+                   "\"%s\" must be a list of 1 to %d sizes (at most %d) or nulls, got %s", key,
+                   LM_MAX_DIMS - 1, MAX_DIM, lm_kc_show(v, b, sizeof b));
     }
     return ok;
 }
@@ -550,14 +571,16 @@ lm_layer *lm_kc_layer_from_entry(lm_kc_reader *r, const cJSON *entry) {
     r->layer = cJSON_IsObject(entry) ? lm_kc_entry_name(entry) : "?";
     r->cls = cJSON_IsString(cn) ? cn->valuestring : "?";
     if (!cJSON_IsObject(entry) || !cJSON_IsString(cn) || !cJSON_IsObject(c)) {
-        lm_kc_fail(r, LM_ERR_FORMAT, "a layer entry needs \"class_name\" (a string) and \"config\" (an object)");
+        lm_kc_fail(r, LM_ERR_FORMAT,
+                   "a layer entry needs \"class_name\" (a string) and \"config\" (an object)");
         return NULL;
     }
     from_config_fn fn = NULL;
     for (size_t i = 0; i < sizeof table / sizeof *table && !fn; i++)
         if (!strcmp(cn->valuestring, table[i].cls)) fn = table[i].fn;
     if (!fn) {
-        lm_kc_fail(r, LM_ERR_UNSUPPORTED, "Lamina has no layer of class \"%.80s\"", cn->valuestring);
+        lm_kc_fail(r, LM_ERR_UNSUPPORTED, "Lamina has no layer of class \"%.80s\"",
+                   cn->valuestring);
         return NULL;
     }
     common k = {.name = lm_kc_str(r, c, "name", NULL)};
@@ -573,7 +596,8 @@ lm_layer *lm_kc_layer_from_entry(lm_kc_reader *r, const cJSON *entry) {
     if (r->st) return NULL;
     lm_layer *l = fn(r, c, &k);
     if (!l && !r->st)
-        lm_kc_fail(r, LM_ERR_FORMAT, "the config's values are not valid for a %s layer", cn->valuestring);
+        lm_kc_fail(r, LM_ERR_FORMAT, "the config's values are not valid for a %s layer",
+                   cn->valuestring);
     if (!l) return NULL;
     if (has_ar) {
         l->has_activity_reg = true;

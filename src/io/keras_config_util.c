@@ -23,8 +23,7 @@ lm_status lm_kc_put(cJSON *obj, const char *key, cJSON *item) {
         cJSON_Delete(item);
         return LM_ERR_OOM;
     }
-    if (cJSON_GetObjectItemCaseSensitive(obj, key))
-    {
+    if (cJSON_GetObjectItemCaseSensitive(obj, key)) {
         if (cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item)) return LM_OK;
         cJSON_Delete(item);
         return LM_ERR_OOM;
@@ -82,7 +81,10 @@ lm_status lm_kc_put_ints(cJSON *obj, const char *key, int n, const int64_t *v) {
 }
 
 lm_status lm_kc_put_padding(cJSON *obj, const char *key, lm_padding p) {
-    return lm_kc_put_str(obj, key, p == LM_PAD_SAME ? "same" : p == LM_PAD_CAUSAL ? "causal" : "valid");
+    return lm_kc_put_str(obj, key,
+                         p == LM_PAD_SAME     ? "same"
+                         : p == LM_PAD_CAUSAL ? "causal"
+                                              : "valid");
 }
 
 lm_status lm_kc_put_act(cJSON *obj, const char *key, lm_activation a) {
@@ -93,7 +95,8 @@ lm_status lm_kc_put_act(cJSON *obj, const char *key, lm_activation a) {
 /* {"module": module, "class_name": cls, "config": config, "registered_name": null} */
 static cJSON *object_entry(const char *module, const char *cls, cJSON *config) {
     cJSON *e = cJSON_CreateObject();
-    if (!e || !config || lm_kc_put_str(e, "module", module) || lm_kc_put_str(e, "class_name", cls)) {
+    if (!e || !config || lm_kc_put_str(e, "module", module) ||
+        lm_kc_put_str(e, "class_name", cls)) {
         cJSON_Delete(config);
         cJSON_Delete(e);
         return NULL;
@@ -106,14 +109,20 @@ static cJSON *object_entry(const char *module, const char *cls, cJSON *config) {
     return e;
 }
 
-static const char *const init_class[LM_INIT_COUNT] = {
-    [LM_INIT_GLOROT_UNIFORM] = "GlorotUniform", [LM_INIT_GLOROT_NORMAL] = "GlorotNormal",
-    [LM_INIT_HE_UNIFORM] = "HeUniform",         [LM_INIT_HE_NORMAL] = "HeNormal",
-    [LM_INIT_LECUN_UNIFORM] = "LecunUniform",   [LM_INIT_LECUN_NORMAL] = "LecunNormal",
-    [LM_INIT_ORTHOGONAL] = "Orthogonal",        [LM_INIT_ZEROS] = "Zeros",
-    [LM_INIT_ONES] = "Ones",                    [LM_INIT_CONSTANT] = "Constant",
-    [LM_INIT_RANDOM_NORMAL] = "RandomNormal",   [LM_INIT_RANDOM_UNIFORM] = "RandomUniform",
-    [LM_INIT_TRUNCATED_NORMAL] = "TruncatedNormal"};
+static const char *const init_class[LM_INIT_COUNT] = {[LM_INIT_GLOROT_UNIFORM] = "GlorotUniform",
+                                                      [LM_INIT_GLOROT_NORMAL] = "GlorotNormal",
+                                                      [LM_INIT_HE_UNIFORM] = "HeUniform",
+                                                      [LM_INIT_HE_NORMAL] = "HeNormal",
+                                                      [LM_INIT_LECUN_UNIFORM] = "LecunUniform",
+                                                      [LM_INIT_LECUN_NORMAL] = "LecunNormal",
+                                                      [LM_INIT_ORTHOGONAL] = "Orthogonal",
+                                                      [LM_INIT_ZEROS] = "Zeros",
+                                                      [LM_INIT_ONES] = "Ones",
+                                                      [LM_INIT_CONSTANT] = "Constant",
+                                                      [LM_INIT_RANDOM_NORMAL] = "RandomNormal",
+                                                      [LM_INIT_RANDOM_UNIFORM] = "RandomUniform",
+                                                      [LM_INIT_TRUNCATED_NORMAL] =
+                                                          "TruncatedNormal"};
 
 /* Keras's initializer configs: the seed first, then the class's own keys. */
 lm_status lm_kc_put_init(cJSON *obj, const char *key, lm_initializer in, lm_init_kind dflt) {
@@ -121,7 +130,8 @@ lm_status lm_kc_put_init(cJSON *obj, const char *key, lm_initializer in, lm_init
     if ((int)in.kind <= 0 || in.kind >= LM_INIT_COUNT) in.kind = LM_INIT_ZEROS;
     cJSON *c = cJSON_CreateObject();
     lm_status st = c ? LM_OK : LM_ERR_OOM;
-    bool seeded = in.kind != LM_INIT_ZEROS && in.kind != LM_INIT_ONES && in.kind != LM_INIT_CONSTANT;
+    bool seeded =
+        in.kind != LM_INIT_ZEROS && in.kind != LM_INIT_ONES && in.kind != LM_INIT_CONSTANT;
     if (!st && seeded)
         st = in.has_seed ? lm_kc_put_int(c, "seed", (int64_t)in.seed) : lm_kc_put_null(c, "seed");
     switch (in.kind) {
@@ -208,6 +218,18 @@ cJSON *lm_kc_layer_entry(const lm_layer *l) {
 
 /* ---- reading ---- */
 
+cJSON *lm_kc_parse(const char *text, size_t len) {
+    const char *end = NULL;
+    cJSON *j = text ? cJSON_ParseWithLengthOpts(text, len, &end, false) : NULL;
+    /* cJSON stops after the first value: anything but blanks after it is an error. */
+    for (; j && end && end < text + len; end++)
+        if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') {
+            cJSON_Delete(j);
+            return NULL;
+        }
+    return j;
+}
+
 lm_status lm_kc_fail(lm_kc_reader *r, lm_status st, const char *fmt, ...) {
     if (r->st) return r->st; /* the first error stands */
     char msg[700];
@@ -231,8 +253,10 @@ const char *lm_kc_show(const cJSON *v, char *buf, size_t len) {
         snprintf(buf, len, "%s", v ? "?" : "nothing");
         return buf;
     }
-    if (strlen(s) > 60) snprintf(buf, len, "%.57s...", s);
-    else snprintf(buf, len, "%s", s);
+    if (strlen(s) > 60)
+        snprintf(buf, len, "%.57s...", s);
+    else
+        snprintf(buf, len, "%s", s);
     free(s);
     return buf;
 }
@@ -291,7 +315,8 @@ const char *lm_kc_str(lm_kc_reader *r, const cJSON *o, const char *key, const ch
     if (absent(v)) return dflt;
     if (cJSON_IsString(v)) return v->valuestring;
     char b[80];
-    lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" must be a string, got %s", key, lm_kc_show(v, b, sizeof b));
+    lm_kc_fail(r, LM_ERR_FORMAT, "\"%s\" must be a string, got %s", key,
+               lm_kc_show(v, b, sizeof b));
     return dflt;
 }
 
@@ -325,8 +350,8 @@ void lm_kc_expect_null(lm_kc_reader *r, const cJSON *o, const char *key) {
 void lm_kc_expect_str(lm_kc_reader *r, const cJSON *o, const char *key, const char *want) {
     const char *s = lm_kc_str(r, o, key, NULL);
     if (s && strcmp(s, want))
-        lm_kc_fail(r, LM_ERR_UNSUPPORTED, "\"%s\" = \"%.80s\" is not supported by Lamina (only \"%s\")",
-                   key, s, want);
+        lm_kc_fail(r, LM_ERR_UNSUPPORTED,
+                   "\"%s\" = \"%.80s\" is not supported by Lamina (only \"%s\")", key, s, want);
 }
 
 /* Keras 3 serializes a built-in activation as its name; older files (and
@@ -370,9 +395,12 @@ lm_initializer lm_kc_init(lm_kc_reader *r, const cJSON *o, const char *key) {
         const char *mode = lm_kc_str(r, c, "mode", "fan_in");
         const char *dist = lm_kc_str(r, c, "distribution", "truncated_normal");
         bool uni = !strcmp(dist, "uniform"), tn = !strcmp(dist, "truncated_normal");
-        if (scale == 1 && !strcmp(mode, "fan_avg")) k = uni ? LM_INIT_GLOROT_UNIFORM : tn ? LM_INIT_GLOROT_NORMAL : -1;
-        else if (scale == 2 && !strcmp(mode, "fan_in")) k = uni ? LM_INIT_HE_UNIFORM : tn ? LM_INIT_HE_NORMAL : -1;
-        else if (scale == 1 && !strcmp(mode, "fan_in")) k = uni ? LM_INIT_LECUN_UNIFORM : tn ? LM_INIT_LECUN_NORMAL : -1;
+        if (scale == 1 && !strcmp(mode, "fan_avg"))
+            k = uni ? LM_INIT_GLOROT_UNIFORM : tn ? LM_INIT_GLOROT_NORMAL : -1;
+        else if (scale == 2 && !strcmp(mode, "fan_in"))
+            k = uni ? LM_INIT_HE_UNIFORM : tn ? LM_INIT_HE_NORMAL : -1;
+        else if (scale == 1 && !strcmp(mode, "fan_in"))
+            k = uni ? LM_INIT_LECUN_UNIFORM : tn ? LM_INIT_LECUN_NORMAL : -1;
     } else if (k < 0 && (!strcmp(cls, "Zeros") || !strcmp(cls, "Ones"))) {
         k = cls[0] == 'Z' ? LM_INIT_ZEROS : LM_INIT_ONES;
     }

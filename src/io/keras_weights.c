@@ -139,8 +139,8 @@ int lm_keras_layer_order(lm_model *m, lm_layer **layers, int *inputs, int max) {
     /* Depth descending, then traversal index (insertion sort: stable). */
     for (int i = 1; i < nsel; i++) {
         int v = ops[i], j = i - 1;
-        while (j >= 0 && (op_depth[ops[j]] < op_depth[v] ||
-                          (op_depth[ops[j]] == op_depth[v] && g.op_index[ops[j]] > g.op_index[v]))) {
+        while (j >= 0 && (op_depth[ops[j]] < op_depth[v] || (op_depth[ops[j]] == op_depth[v] &&
+                                                             g.op_index[ops[j]] > g.op_index[v]))) {
             ops[j + 1] = ops[j];
             j--;
         }
@@ -396,10 +396,22 @@ static lm_status put_data(kw_writer *w, hid_t g, const char *path, const char *k
     return w->st;
 }
 
-/* "<path>/vars" (or "vars" at the root) with its name attribute. */
+/* "<path>/vars" (or "vars" at the root) with its name attribute. The groups
+ * above it are made here too, with the same properties (HDF5's
+ * intermediate groups would take the defaults: timestamps, dense links). */
 static hid_t put_vars_group(kw_writer *w, hid_t loc, const char *path, const char *name) {
     char gp[KW_PATH + 8];
     snprintf(gp, sizeof gp, "%s%svars", path, *path ? "/" : "");
+    for (char *s = strchr(gp, '/'); s && !w->st; s = strchr(s + 1, '/')) {
+        *s = 0;
+        hid_t up = H5Lexists(loc, gp, H5P_DEFAULT) > 0
+                       ? 0
+                       : H5Gcreate2(loc, gp, w->lcpl, w->ocpl, H5P_DEFAULT);
+        if (up < 0) wfail(w, "group", gp);
+        if (up > 0) H5Gclose(up);
+        *s = '/';
+    }
+    if (w->st) return -1;
     hid_t g = H5Gcreate2(loc, gp, w->lcpl, w->ocpl, H5P_DEFAULT);
     if (g < 0) {
         wfail(w, "group", gp);
@@ -418,13 +430,15 @@ static lm_status put_weight(kw_writer *w, hid_t g, const char *gp, int i, const 
     const lm_tensor *v = wt->value;
     lm_dtype dt = lm_tensor_dtype(v);
     if (dt != LM_F32 && dt != LM_F64) {
-        w->st = lm_fail(w->m->ctx, LM_ERR_ARG, "%s: weight %s of model %s is %s; only float32 and "
-                        "float64 weights can be saved", w->who, wt->name, w->m->name,
-                        lm_dtype_name(dt));
+        w->st = lm_fail(w->m->ctx, LM_ERR_ARG,
+                        "%s: weight %s of model %s is %s; only float32 and "
+                        "float64 weights can be saved",
+                        w->who, wt->name, w->m->name, lm_dtype_name(dt));
         return w->st;
     }
     lm_tensor *tmp = lm_tensor_is_contiguous(v) ? NULL : lm_tensor_clone(v);
-    if (!lm_tensor_is_contiguous(v) && !tmp) return w->st = lm_fail(w->m->ctx, LM_ERR_OOM, "%s: out of memory", w->who);
+    if (!lm_tensor_is_contiguous(v) && !tmp)
+        return w->st = lm_fail(w->m->ctx, LM_ERR_OOM, "%s: out of memory", w->who);
     const void *data = lm_tensor_cdata(tmp ? tmp : v);
     put_data(w, g, gp, key, dt == LM_F32 ? H5T_IEEE_F32LE : H5T_IEEE_F64LE,
              dt == LM_F32 ? H5T_NATIVE_FLOAT : H5T_NATIVE_DOUBLE, lm_tensor_shape(v), data);
@@ -434,8 +448,10 @@ static lm_status put_weight(kw_writer *w, hid_t g, const char *gp, int i, const 
 
 /* Keras's name of an optimizer: to_snake_case of its class. */
 static void opt_keras_name(const lm_optimizer *o, char *out, size_t n) {
-    static const char *cls[] = {[LM_OPT_SGD] = "SGD", [LM_OPT_ADAM] = "Adam",
-                                [LM_OPT_ADAMW] = "AdamW", [LM_OPT_RMSPROP] = "RMSprop",
+    static const char *cls[] = {[LM_OPT_SGD] = "SGD",
+                                [LM_OPT_ADAM] = "Adam",
+                                [LM_OPT_ADAMW] = "AdamW",
+                                [LM_OPT_RMSPROP] = "RMSprop",
                                 [LM_OPT_ADAGRAD] = "Adagrad"};
     lm_keras_snake_case(cls[o->kind], out, n);
 }
@@ -443,11 +459,15 @@ static void opt_keras_name(const lm_optimizer *o, char *out, size_t n) {
 int kw_opt_slot_count(const lm_optimizer *o);
 int kw_opt_slot_count(const lm_optimizer *o) {
     switch (o->kind) {
-    case LM_OPT_SGD: return o->momentum != 0;
+    case LM_OPT_SGD:
+        return o->momentum != 0;
     case LM_OPT_ADAM:
-    case LM_OPT_ADAMW: return 2 + (o->amsgrad ? 1 : 0);
-    case LM_OPT_RMSPROP: return 1 + (o->momentum > 0) + (o->centered ? 1 : 0);
-    case LM_OPT_ADAGRAD: return 1;
+    case LM_OPT_ADAMW:
+        return 2 + (o->amsgrad ? 1 : 0);
+    case LM_OPT_RMSPROP:
+        return 1 + (o->momentum > 0) + (o->centered ? 1 : 0);
+    case LM_OPT_ADAGRAD:
+        return 1;
     }
     return 0;
 }
@@ -516,8 +536,8 @@ static lm_status put_optimizer(kw_writer *w, hid_t loc, const lm_optimizer *o) {
         int li = 0; /* the Keras variable's index in the optimizer's order */
         while (li < nt && all[li] != kt[var[p]]) li++;
         if (li == nt) {
-            w->st = lm_fail(m->ctx, LM_ERR_STATE, "%s: internal: trainable weights disagree",
-                            w->who);
+            w->st =
+                lm_fail(m->ctx, LM_ERR_STATE, "%s: internal: trainable weights disagree", w->who);
             break;
         }
         snprintf(k, sizeof k, "%d", key++);
@@ -690,8 +710,7 @@ static lm_status read_optimizer(kw_load *L, hid_t loc, bool strict) {
     for (int i = 0; i < na && !st; i++, opened++) {
         snprintf(names[i], sizeof names[i], "optimizer/vars/%d", i);
         np[i] = names[i];
-        if ((ds[i] = kw_open(L, loc, names[i], H5I_DATASET, NULL)) < 0)
-            st = L->st;
+        if ((ds[i] = kw_open(L, loc, names[i], H5I_DATASET, NULL)) < 0) st = L->st;
     }
     if (!st) st = kw_stage_optimizer(L, n, ds, np, strict);
     for (int i = 0; ds && i < opened; i++)

@@ -109,7 +109,7 @@ void lm_keras_snake_case(const char *name, char *out, size_t n);
 lm_status lm_write_file_atomic(lm_ctx *ctx, const char *who, const char *path, const void *data,
                                size_t len);
 /* Reads a whole regular file of at most max bytes (*data: free with free()). */
-lm_status lm_read_file_all(lm_ctx *ctx, const char *who, const char *path, size_t max,
-                           void **data, size_t *len);
+lm_status lm_read_file_all(lm_ctx *ctx, const char *who, const char *path, size_t max, void **data,
+                           size_t *len);
 
 #endif

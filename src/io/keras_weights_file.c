@@ -2,6 +2,7 @@
  * lm_save_weights / lm_load_weights (Keras's Model.save_weights and
  * load_weights: .weights.h5, the weights of a .keras archive, legacy .h5). */
 #include "io/keras_weights_impl.h"
+#include "io/h5_precheck.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -31,7 +32,8 @@ static hid_t core_fapl(bool write) {
     if (H5Pset_fapl_core(fapl, 1 << 16, 0) < 0 ||
         (write && H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_V18) < 0) ||
         /* No aggregation blocks: a file without unused gaps. */
-        (write && (H5Pset_meta_block_size(fapl, 0) < 0 || H5Pset_small_data_block_size(fapl, 0) < 0)) ||
+        (write &&
+         (H5Pset_meta_block_size(fapl, 0) < 0 || H5Pset_small_data_block_size(fapl, 0) < 0)) ||
         H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
         H5Pclose(fapl);
         return -1;
@@ -156,6 +158,19 @@ hid_t kw_open_image(lm_ctx *ctx, const char *who, const char *src, const void *d
         return -1;
     }
     char name[64], d[256];
+    /* libhdf5 1.10 trusts the global heap (see h5_precheck.h). */
+    if (!lm_h5_precheck(data, len, d, sizeof d)) {
+        lm_fail(ctx, LM_ERR_FORMAT, "%s: %s is damaged: %s", who, src, d);
+        return -1;
+    }
+    /* Nor does it check header sizes before allocating them (keras_weights_check.c). */
+    if (!kw_image_ok(data, len)) {
+        lm_fail(ctx, LM_ERR_IO,
+                "%s: %s is corrupt, or uses HDF5 features Keras files never use, in its "
+                "superblock or root group (%zu bytes)",
+                who, src, len);
+        return -1;
+    }
     image_name(name, sizeof name);
     hid_t fapl = core_fapl(false), f = -1;
     /* The core driver copies the image: the caller keeps its buffer. */
@@ -278,7 +293,8 @@ lm_status lm_read_file_all(lm_ctx *ctx, const char *who, const char *path, size_
     *len = 0;
     if (!path || !*path) return lm_fail(ctx, LM_ERR_ARG, "%s: the file path is empty", who);
     int fd = open(path, O_RDONLY);
-    if (fd < 0) return lm_fail(ctx, LM_ERR_IO, "%s: cannot open %s: %s", who, path, strerror(errno));
+    if (fd < 0)
+        return lm_fail(ctx, LM_ERR_IO, "%s: cannot open %s: %s", who, path, strerror(errno));
     struct stat sb;
     lm_status st = LM_OK;
     unsigned char *buf = NULL;
@@ -447,7 +463,8 @@ lm_status lm_load_weights(lm_model *m, const char *path) {
         free(data);
         return st;
     }
-    if (ends_with(path, ".h5") || ends_with(path, ".hdf5")) return lm_h5_legacy_load_weights(m, path);
+    if (ends_with(path, ".h5") || ends_with(path, ".hdf5"))
+        return lm_h5_legacy_load_weights(m, path);
     return lm_fail(m->ctx, LM_ERR_ARG,
                    "load_weights: File format not supported: filepath=%s. Keras 3 only supports V3 "
                    "`.keras` and `.weights.h5` files, or legacy V1/V2 `.h5` files.",

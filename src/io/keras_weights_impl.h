@@ -21,6 +21,13 @@ const char *kw_h5_detail(char *buf, size_t n);
  * signature, core driver, read only); -1 with the message in ctx. */
 hid_t kw_open_image(lm_ctx *ctx, const char *who, const char *src, const void *data, size_t len);
 hid_t kw_open_file(lm_ctx *ctx, const char *who, const char *path);
+/* Checks before HDF5 reads (keras_weights_check.c): the superblock and root
+ * header of an image; the object header a hard link of loc points to; the
+ * heap references of variable-length string attribute name of obj (np
+ * elements). Files opened from images only. */
+bool kw_image_ok(const void *data, size_t len);
+bool kw_link_target_ok(hid_t loc, uint64_t addr);
+bool kw_vlen_refs_ok(hid_t obj, const char *name, int64_t np);
 /* A string attribute (scalar or one element; fixed or variable length) of at
  * most max bytes, malloc'd; NULL when absent (*err empty) or bad (*err set). */
 char *kw_attr_str(hid_t obj, const char *name, size_t max, char *err, size_t errn);

@@ -42,16 +42,19 @@ static int read_list(hid_t obj, const char *name, size_t max, char ***out, char 
     hsize_t storage = H5Aget_storage_size(a);
     if (H5Tget_class(t) != H5T_STRING) {
         /* h5py stores an empty list as an empty float64 array. */
-        if (np == 0) n = 0;
-        else snprintf(err, errn, "attribute %s holds no strings", name);
+        if (np == 0)
+            n = 0;
+        else
+            snprintf(err, errn, "attribute %s holds no strings", name);
         goto done;
     }
     htri_t vl = H5Tis_variable_str(t);
     size_t total = 0;
     if (vl > 0) {
         /* Each element is a heap reference stored in the attribute. */
-        if (storage < (hsize_t)np) {
-            snprintf(err, errn, "attribute %s is corrupt", name);
+        if (storage < (hsize_t)np || !kw_vlen_refs_ok(obj, name, (int64_t)np)) {
+            snprintf(err, errn, "attribute %s is corrupt (its strings point outside their heap)",
+                     name);
             goto done;
         }
         if ((mt = H5Tcopy(H5T_C_S1)) < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 ||
@@ -153,8 +156,8 @@ int kw_attr_str_list(hid_t obj, const char *name, char ***out, char *err, size_t
         if (H5Aexists(obj, key) <= 0) break;
         char **part;
         int k = read_list(obj, key, MAX_NAMES, &part, err, errn);
-        char **grown = k < 0 || n + k > MAX_ELEMENTS ? NULL
-                                                     : realloc(all, (size_t)(n + k + 1) * sizeof *all);
+        char **grown =
+            k < 0 || n + k > MAX_ELEMENTS ? NULL : realloc(all, (size_t)(n + k + 1) * sizeof *all);
         if (!grown) {
             if (k >= 0) kw_str_list_free(part, k);
             if (!*err) snprintf(err, errn, "attribute %s is too large", name);
@@ -263,7 +266,8 @@ lm_status lm_h5_legacy_load_weights(lm_model *m, const char *path) {
     }
     /* The saved layers that have weights, and their weight names. */
     char ***wn = calloc((size_t)n_names + 1, sizeof *wn);
-    int *nwn = calloc((size_t)n_names + 1, sizeof *nwn), *pos = calloc((size_t)n_names + 1, sizeof *pos);
+    int *nwn = calloc((size_t)n_names + 1, sizeof *nwn),
+        *pos = calloc((size_t)n_names + 1, sizeof *pos);
     int saved = 0;
     if (!wn || !nwn || !pos) st = kw_fail(&L, LM_ERR_OOM, "out of memory");
     for (int i = 0; i < n_names && !st; i++) {
@@ -274,8 +278,10 @@ lm_status lm_h5_legacy_load_weights(lm_model *m, const char *path) {
         }
         nwn[i] = kw_attr_str_list(lg, "weight_names", &wn[i], err, sizeof err);
         H5Gclose(lg);
-        if (nwn[i] < 0) st = kw_fail(&L, LM_ERR_IO, "layer %s: %s", names[i], err);
-        else if (nwn[i] > 0) pos[saved++] = i;
+        if (nwn[i] < 0)
+            st = kw_fail(&L, LM_ERR_IO, "layer %s: %s", names[i], err);
+        else if (nwn[i] > 0)
+            pos[saved++] = i;
     }
     if (!st && saved != nl)
         st = kw_fail(&L, LM_ERR_SHAPE,
@@ -356,7 +362,8 @@ lm_status lm_h5_legacy_load_optimizer(lm_model *m, const char *path) {
         st = kw_fail(&L, LM_ERR_OOM, "out of memory");
         goto done;
     }
-    for (; opened < n && !L.st; opened++) ds[opened] = kw_open(&L, g, names[opened], H5I_DATASET, NULL);
+    for (; opened < n && !L.st; opened++)
+        ds[opened] = kw_open(&L, g, names[opened], H5I_DATASET, NULL);
     if (!L.st) kw_stage_optimizer(&L, n, ds, (const char *const *)names, false);
     if (!L.st) kw_commit(&L);
     if (L.st) { /* Keras: a warning, and a fresh optimizer */

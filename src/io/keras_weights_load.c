@@ -94,7 +94,13 @@ hid_t kw_open(kw_load *L, hid_t loc, const char *path, H5I_type_t want, bool *mi
         size_t l = strlen(sofar);
         snprintf(sofar + l, sizeof sofar - l, "%s%s", l ? "/" : "", c);
         htri_t ex = H5Lexists(cur, c, H5P_DEFAULT);
+#if H5_VERSION_GE(1, 12, 0)
+        H5L_info1_t li;
+#define KW_LINK_INFO H5Lget_info1
+#else
         H5L_info_t li;
+#define KW_LINK_INFO H5Lget_info
+#endif
         hid_t next = -1;
         if (ex == 0 && missing) {
             *missing = true;
@@ -104,11 +110,16 @@ hid_t kw_open(kw_load *L, hid_t loc, const char *path, H5I_type_t want, bool *mi
             else
                 kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot look up %s (%s)", sofar,
                         kw_h5_detail(d, sizeof d));
-        } else if (H5Lget_info(cur, c, &li, H5P_DEFAULT) < 0) {
+        } else if (KW_LINK_INFO(cur, c, &li, H5P_DEFAULT) < 0) {
             kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot read the link %s (%s)", sofar,
                     kw_h5_detail(d, sizeof d));
         } else if (li.type != H5L_TYPE_HARD) {
-            kw_fail(L, LM_ERR_IO, "%s is a soft or external link; weights must be stored in the file",
+            kw_fail(L, LM_ERR_IO,
+                    "%s is a soft or external link; weights must be stored in the file", sofar);
+        } else if (!kw_link_target_ok(cur, (uint64_t)li.u.address)) {
+            kw_fail(L, LM_ERR_IO,
+                    "the file is corrupt, or uses HDF5 features Keras files never use (external "
+                    "links, shared messages, filters), in the object header of %s",
                     sofar);
         } else if ((next = H5Oopen(cur, c, H5P_DEFAULT)) < 0) {
             kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot open %s (%s)", sofar,
@@ -149,8 +160,8 @@ static lm_status read_ds(kw_load *L, hid_t ds, const char *where, lm_shape want,
     hid_t sp = H5Dget_space(ds), t = H5Dget_type(ds);
     lm_status st = LM_OK;
     if (sp < 0 || t < 0) {
-        st = kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot read the type or shape of %s (%s)", where,
-                     kw_h5_detail(d, sizeof d));
+        st = kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot read the type or shape of %s (%s)",
+                     where, kw_h5_detail(d, sizeof d));
         goto done;
     }
     H5S_class_t sc = H5Sget_simple_extent_type(sp);
@@ -175,6 +186,21 @@ static lm_status read_ds(kw_load *L, hid_t ds, const char *where, lm_shape want,
     }
     H5T_class_t tc = H5Tget_class(t);
     size_t ts = H5Tget_size(t);
+    /* HDF5 allocates a whole chunk to read one: none larger than the data. */
+    hid_t dcpl = H5Dget_create_plist(ds);
+    bool chunk_ok = dcpl >= 0;
+    if (chunk_ok && H5Pget_layout(dcpl) == H5D_CHUNKED) {
+        hsize_t cd[H5S_MAX_RANK];
+        int cr = H5Pget_chunk(dcpl, H5S_MAX_RANK, cd);
+        chunk_ok = cr == nd;
+        for (int i = 0; chunk_ok && i < cr; i++) chunk_ok = cd[i] <= (dims[i] ? dims[i] : 1);
+    }
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (!chunk_ok) {
+        st =
+            kw_fail(L, LM_ERR_IO, "the file is corrupt: %s has chunks larger than its data", where);
+        goto done;
+    }
     bool want_int = dt == LM_I64 || dt == LM_I32;
     bool ok = want_int ? tc == H5T_INTEGER && ts >= 1 && ts <= 8
                        : tc == H5T_FLOAT && (ts == 2 || ts == 4 || ts == 8);
@@ -189,7 +215,7 @@ static lm_status read_ds(kw_load *L, hid_t ds, const char *where, lm_shape want,
                      want_int ? "integers" : "floating-point values");
         goto done;
     }
-    hid_t mt = dt == LM_F32 ? H5T_NATIVE_FLOAT
+    hid_t mt = dt == LM_F32   ? H5T_NATIVE_FLOAT
                : dt == LM_F64 ? H5T_NATIVE_DOUBLE
                : dt == LM_I32 ? H5T_NATIVE_INT32
                               : H5T_NATIVE_INT64;
@@ -215,15 +241,16 @@ static lm_status read_ds(kw_load *L, hid_t ds, const char *where, lm_shape want,
         uint32_t got_crc = kw_crc_le(dst, (size_t)numel * es, es);
         if (!good)
             st = kw_fail(L, LM_ERR_IO,
-                         "the file is corrupt: the lamina_crc32 attribute of %s is unreadable", where);
+                         "the file is corrupt: the lamina_crc32 attribute of %s is unreadable",
+                         where);
         else if (crc != got_crc)
             st = kw_fail(L, LM_ERR_IO,
                          "the file is corrupt: the data of %s has CRC-32 %08x, the file recorded "
                          "%08x",
                          where, got_crc, crc);
     } else if (has < 0) {
-        st = kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot read the attributes of %s (%s)", where,
-                     kw_h5_detail(d, sizeof d));
+        st = kw_fail(L, LM_ERR_IO, "the file is corrupt: cannot read the attributes of %s (%s)",
+                     where, kw_h5_detail(d, sizeof d));
     }
 done:
     if (t >= 0) H5Tclose(t);
@@ -264,8 +291,10 @@ lm_status kw_stage_weight(kw_load *L, hid_t ds, const char *where, const lm_laye
 }
 
 static void opt_name(const lm_optimizer *o, char *out, size_t n) {
-    static const char *cls[] = {[LM_OPT_SGD] = "SGD", [LM_OPT_ADAM] = "Adam",
-                                [LM_OPT_ADAMW] = "AdamW", [LM_OPT_RMSPROP] = "RMSprop",
+    static const char *cls[] = {[LM_OPT_SGD] = "SGD",
+                                [LM_OPT_ADAM] = "Adam",
+                                [LM_OPT_ADAMW] = "AdamW",
+                                [LM_OPT_RMSPROP] = "RMSprop",
                                 [LM_OPT_ADAGRAD] = "Adagrad"};
     lm_keras_snake_case(cls[o->kind], out, n);
 }
@@ -336,8 +365,8 @@ lm_status kw_stage_optimizer(kw_load *L, int n, const hid_t *ds, const char *con
         snprintf(what, sizeof what, "the learning rate of %s's %s", m->name, oname);
         if ((st = read_ds(L, ds[1], names[1], LM_SCALAR, LM_F32, &lr, what))) goto done;
         if (!(lr >= 0) || isinf(lr)) {
-            st = kw_fail(L, LM_ERR_IO, "%s holds an invalid learning rate %g", names[1],
-                         (double)lr);
+            st =
+                kw_fail(L, LM_ERR_IO, "%s holds an invalid learning rate %g", names[1], (double)lr);
             goto done;
         }
     }

@@ -21,7 +21,9 @@ typedef struct dataset {
 
 typedef struct staging {
     int n_x, n_y;
-    lm_tensor *x[LM_MAX_IO], *y[LM_MAX_IO], *sw;
+    lm_tensor *x[LM_MAX_IO], *y[LM_MAX_IO], *sw; /* copy buffers (batch rows) */
+    lm_tensor *dx[LM_MAX_IO], *dy[LM_MAX_IO];    /* views into the data itself */
+    bool direct; /* this batch is fed from dx/dy (consecutive rows): no copy */
     int64_t batch;
 } staging;
 
@@ -38,6 +40,10 @@ static void dataset_free(dataset *d) {
 static void staging_free(staging *s) {
     for (int i = 0; i < s->n_x; i++) lm_tensor_free(s->x[i]);
     for (int i = 0; i < s->n_y; i++) lm_tensor_free(s->y[i]);
+    for (int i = 0; i < LM_MAX_IO; i++) {
+        lm_tensor_free(s->dx[i]);
+        lm_tensor_free(s->dy[i]);
+    }
     lm_tensor_free(s->sw);
     memset(s, 0, sizeof *s);
 }
@@ -145,12 +151,16 @@ static lm_status staging_init(lm_model *m, staging *s, const dataset *d, int64_t
         lm_shape sh = lm_tensor_shape(d->x[i]);
         sh.dims[0] = batch;
         if (!(s->x[i] = lm_tensor_new(m->ctx, lm_tensor_dtype(d->x[i]), sh))) goto oom;
+        if (!(s->dx[i] = lm_tensor_wrap(m->ctx, lm_tensor_dtype(d->x[i]), sh, lm_tensor_data(d->x[i]))))
+            goto oom;
         s->n_x++;
     }
     for (int i = 0; i < d->n_y; i++) {
         lm_shape sh = lm_tensor_shape(d->y[i]);
         sh.dims[0] = batch;
         if (!(s->y[i] = lm_tensor_new(m->ctx, lm_tensor_dtype(d->y[i]), sh))) goto oom;
+        if (!(s->dy[i] = lm_tensor_wrap(m->ctx, lm_tensor_dtype(d->y[i]), sh, lm_tensor_data(d->y[i]))))
+            goto oom;
         s->n_y++;
     }
     if (!(s->sw = lm_tensor_new(m->ctx, LM_F32, LM_SHAPE(batch)))) goto oom;
@@ -160,39 +170,58 @@ oom:
     return lm_fail(m->ctx, LM_ERR_OOM, "out of memory for batch buffers");
 }
 
-/* Copies rows index[start .. start+n) into the staging tensors. */
-static void gather(const dataset *d, staging *s, int64_t start, int64_t n) {
-    for (int i = 0; i < d->n_x + d->n_y; i++) {
-        lm_tensor *src = i < d->n_x ? d->x[i] : d->y[i - d->n_x];
-        lm_tensor *dst = i < d->n_x ? s->x[i] : s->y[i - d->n_x];
-        /* Rows of the array, not d->n: a validation split uses fewer. */
-        int64_t rows = lm_tensor_dim(src, 0);
-        size_t row = (size_t)(rows ? lm_tensor_numel(src) / rows : 0) *
-                     lm_dtype_size(lm_tensor_dtype(src));
-        const char *sp = lm_tensor_cdata(src);
-        char *dp = lm_tensor_data(dst);
-        for (int64_t r = 0; r < n; r++) memcpy(dp + r * row, sp + d->index[start + r] * row, row);
-    }
-    float *w = lm_tensor_f32(s->sw);
-    for (int64_t r = 0; r < n; r++) w[r] = d->sw ? d->sw[d->index[start + r]] : 1.0f;
+/* Bytes of one sample of a data array. */
+static size_t row_bytes(lm_tensor *t) {
+    int64_t rows = lm_tensor_dim(t, 0);
+    return (size_t)(rows ? lm_tensor_numel(t) / rows : 0) * lm_dtype_size(lm_tensor_dtype(t));
 }
 
-/* Feeds the staging tensors (or views of their first n rows) to a session. */
+/* Makes rows index[start .. start+n) the current batch: consecutive rows (no
+ * shuffling) are viewed in place, others are copied into the buffers. */
+static void gather(const dataset *d, staging *s, int64_t start, int64_t n) {
+    const int64_t *ix = d->index + start;
+    bool direct = n > 0;
+    for (int64_t r = 1; r < n && direct; r++) direct = ix[r] == ix[0] + r;
+    s->direct = direct;
+    for (int i = 0; i < d->n_x + d->n_y; i++) {
+        lm_tensor *src = i < d->n_x ? d->x[i] : d->y[i - d->n_x];
+        size_t row = row_bytes(src);
+        const char *sp = lm_tensor_cdata(src);
+        if (direct) {
+            lm_tensor *v = i < d->n_x ? s->dx[i] : s->dy[i - d->n_x];
+            lm_shape sh = lm_tensor_shape(src);
+            sh.dims[0] = n;
+            lm_tensor_rebind(v, (char *)sp + (size_t)ix[0] * row, lm_tensor_dtype(src), sh.ndim,
+                             sh.dims);
+            continue;
+        }
+        char *dp = lm_tensor_data(i < d->n_x ? s->x[i] : s->y[i - d->n_x]);
+        for (int64_t r = 0; r < n; r++) memcpy(dp + r * row, sp + ix[r] * row, row);
+    }
+    float *w = lm_tensor_f32(s->sw);
+    for (int64_t r = 0; r < n; r++) w[r] = d->sw ? d->sw[ix[r]] : 1.0f;
+}
+
+/* The current batch's tensor for input i (labels follow the inputs). */
+static lm_tensor *current(staging *s, int i) {
+    if (i < s->n_x) return s->direct ? s->dx[i] : s->x[i];
+    return s->direct ? s->dy[i - s->n_x] : s->y[i - s->n_x];
+}
+
+/* Feeds the current batch (n rows) to a session. */
 static lm_status feed(lm_model *m, lm_session *sess, staging *s, int64_t n, lm_tensor **views,
                       bool labels) {
     lm_train *t = m->train;
-    int k = 0;
     lm_status st = LM_OK;
     for (int i = 0; i < s->n_x + (labels ? s->n_y + 1 : 0) && !st; i++) {
-        lm_tensor *full = i < s->n_x ? s->x[i] : i < s->n_x + s->n_y ? s->y[i - s->n_x] : s->sw;
-        lm_node *ph = i < s->n_x ? m->inputs[i]->node
-                      : i < s->n_x + s->n_y ? t->y_ph[i - s->n_x]
-                                            : t->sw_ph;
+        bool sw = i == s->n_x + s->n_y;
+        lm_tensor *full = sw ? s->sw : current(s, i);
+        lm_node *ph = i < s->n_x ? m->inputs[i]->node : !sw ? t->y_ph[i - s->n_x] : t->sw_ph;
         lm_tensor *v = full;
-        if (n != s->batch) {
-            if (!views[k]) views[k] = lm_tensor_slice(full, 0, 0, n, 1);
-            v = views[k];
-            k++;
+        /* Copied short batches use views of the buffers' first n rows. */
+        if (n != lm_tensor_dim(full, 0)) {
+            if (!views[i]) views[i] = lm_tensor_slice(full, 0, 0, n, 1);
+            v = views[i];
         }
         if (!v) return lm_fail(m->ctx, LM_ERR_OOM, "out of memory");
         st = lm_session_feed(sess, ph, v);
@@ -217,7 +246,8 @@ static void metrics_update(lm_model *m, lm_session *sess, staging *s, int64_t n)
     for (int o = 0; o < m->n_outputs; o++) {
         const float *pred = lm_tensor_f32(lm_session_output(sess, 1 + o));
         for (int k = 0; k < t->n_metrics[o]; k++)
-            lm_metric_state_update(t->ms[o][k], pred, lm_tensor_cdata(s->y[o]), n, NULL);
+            lm_metric_state_update(t->ms[o][k], pred, lm_tensor_cdata(current(s, s->n_x + o)), n,
+                                   NULL);
     }
 }
 
@@ -289,7 +319,9 @@ static lm_status train_step(lm_model *m) {
     lm_train *t = m->train;
     lm_status st = lm_session_run(t->s_train);
     if (st) return lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
+    unsigned fp = lm_fp_enter(m->ctx);
     st = lm_optimizer_step(t->opt, t->flat_p, t->flat_g, lm_ctx_threads(m->ctx));
+    lm_fp_leave(fp);
     if (st) return lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
     return LM_OK;
 }

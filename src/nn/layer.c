@@ -66,8 +66,9 @@ int lm_layer_add_weight(lm_layer *l, const char *name, lm_shape shape, lm_initia
             n = shape.dims[i] > 0 && n <= INT64_MAX / shape.dims[i] ? n * shape.dims[i] : INT64_MAX;
         if (n > m->param_budget) {
             char b[96];
-            lm_fail(l->ctx, LM_ERR_ARG, "%s: weight %s of shape %s is larger than the model's file allows",
-                    l->name, name, lm_shape_str(shape, b, sizeof b));
+            lm_fail(l->ctx, LM_ERR_ARG,
+                    "%s: weight %s of shape %s is larger than the model's file allows", l->name,
+                    name, lm_shape_str(shape, b, sizeof b));
             return -1;
         }
         m->param_budget -= n;

@@ -2,6 +2,7 @@
  * axes, and the fused dense op act(x @ w + b) whose bias and relu run in the
  * GEMM epilogue while the tile is in cache. */
 #include "graph/graph_impl.h"
+#include "ops/elementwise.h"
 #include <math.h>
 #include <string.h>
 
@@ -128,15 +129,23 @@ static bool fusable(int act) {
            act == LM_ACT_TANH;
 }
 
-static void apply_act(float *y, int64_t n, int act, int nt) {
-    if (act == LM_ACT_SIGMOID) {
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 32768) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = 1.0f / (1.0f + expf(-y[i]));
-    } else if (act == LM_ACT_TANH) {
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 32768) schedule(static)
-        for (int64_t i = 0; i < n; i++) y[i] = tanhf(y[i]);
-    } else if (act == LM_ACT_RELU) {
-        for (int64_t i = 0; i < n; i++) y[i] = y[i] > 0 ? y[i] : 0;
+/* The registry op computing an activation, for the shared vectorised kernels. */
+static int act_op(int act) {
+    return act == LM_ACT_RELU ? LM_OP_RELU : act == LM_ACT_SIGMOID ? LM_OP_SIGMOID : LM_OP_TANH;
+}
+
+/* y = act(y) in place with the elementwise family's SIMD loops, in chunks
+ * over threads for large tensors. */
+static void apply_act(float *y, int64_t n, int act, const lm_kenv *env) {
+    if (act == LM_ACT_LINEAR) return;
+    const lm_elem_kernels *k = lm_elem_kernels_for(env->isa);
+    lm_params p = lm_params_zero();
+    int op = act_op(act), nt = env->nthreads;
+    int64_t chunks = (n + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && chunks > 1) schedule(static)
+    for (int64_t c = 0; c < chunks; c++) {
+        int64_t o = c * LM_ELEM_CHUNK, len = lm_min64(LM_ELEM_CHUNK, n - o);
+        k->unary(op, &p, len, y + o, y + o);
     }
 }
 
@@ -155,20 +164,18 @@ static lm_status k_act_grad_y(lm_kcall *c) {
     const float *gy = lm_f(&c->in[0]), *y = lm_f(&c->in[1]);
     float *gx = lm_f(&c->out);
     int64_t n = c->out.n;
-    int nt = c->env->nthreads;
-    switch (c->p->act) {
-    case LM_ACT_RELU:
-        for (int64_t i = 0; i < n; i++) gx[i] = y[i] > 0 ? gy[i] : 0;
-        break;
-    case LM_ACT_SIGMOID:
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 65536) schedule(static)
-        for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * y[i] * (1 - y[i]);
-        break;
-    case LM_ACT_TANH:
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 65536) schedule(static)
-        for (int64_t i = 0; i < n; i++) gx[i] = gy[i] * (1 - y[i] * y[i]);
-        break;
-    default: memcpy(gx, gy, (size_t)n * sizeof *gx);
+    if (c->p->act == LM_ACT_LINEAR) {
+        memcpy(gx, gy, (size_t)n * sizeof *gx);
+        return LM_OK;
+    }
+    const lm_elem_kernels *k = lm_elem_kernels_for(c->env->isa);
+    lm_params p = lm_params_zero();
+    int op = act_op(c->p->act), nt = c->env->nthreads;
+    int64_t chunks = (n + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK;
+#pragma omp parallel for num_threads(nt) if (nt > 1 && chunks > 1) schedule(static)
+    for (int64_t ch = 0; ch < chunks; ch++) {
+        int64_t o = ch * LM_ELEM_CHUNK, len = lm_min64(LM_ELEM_CHUNK, n - o);
+        k->unary_grad(op, &p, len, gy + o, y + o, gx + o);
     }
     return LM_OK;
 }
@@ -223,7 +230,7 @@ static lm_status k_dense(lm_kcall *c) {
                            c->p->act == LM_ACT_RELU ? LM_GEMM_RELU : LM_GEMM_LINEAR};
     lm_sgemm(c->env->gemm, c->env->nthreads, false, false, M, N, K, 1.0f, lm_f(x), K, lm_f(w), N,
              0.0f, lm_f(&c->out), N, &ep);
-    if (c->p->act != LM_ACT_RELU) apply_act(lm_f(&c->out), c->out.n, c->p->act, c->env->nthreads);
+    if (c->p->act != LM_ACT_RELU) apply_act(lm_f(&c->out), c->out.n, c->p->act, c->env);
     return LM_OK;
 }
 
@@ -276,7 +283,7 @@ static lm_status k_bias_act(lm_kcall *c) {
 #pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 65536) schedule(static)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < N; j++) y[r * N + j] = x[r * N + j] + b[j];
-    apply_act(y, c->out.n, c->p->act, nt);
+    apply_act(y, c->out.n, c->p->act, c->env);
     return LM_OK;
 }
 

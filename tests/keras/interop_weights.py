@@ -17,8 +17,8 @@
         Keras model, loads the file (weights and optimizer state), compares
         its predictions with M.lamina_y.npy, trains one step on M.bx/M.by and
         compares with M.lamina_step_y.npy (both within 1e-5), and checks that
-        the file has exactly the groups, datasets, shapes and name attributes
-        of the file Keras itself writes for that model.
+        the file has exactly the groups, datasets, shapes, dtypes and name
+        attributes (str) of the file Keras itself writes for that model.
 
 Run with KERAS_BACKEND=jax from the repository root; exits 1 with a message
 on the first mismatch.
@@ -229,7 +229,7 @@ def max_rel(a, b):
 
 
 def layout(path):
-    """{object path: (kind, shape, dtype, name attribute)} of an HDF5 file."""
+    """{object path: (kind, shape, dtype, type of the name attribute)}."""
     items = {}
 
     def visit(name, obj):
@@ -239,8 +239,10 @@ def layout(path):
                 dt = "int"  # iterations: int32 under JAX, int64 elsewhere
             items[name] = ("dataset", obj.shape, dt, None)
         else:
+            # Automatic names follow each side's counters (Keras's are per
+            # process): the attribute must be there, as a string.
             nm = obj.attrs.get("name")
-            items[name] = ("group", None, None, nm if nm is None else str(nm))
+            items[name] = ("group", None, None, None if nm is None else type(nm).__name__)
 
     with h5py.File(path, "r") as f:
         f.visititems(visit)

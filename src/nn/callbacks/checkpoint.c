@@ -1,10 +1,11 @@
 /* ModelCheckpoint (keras/src/callbacks/model_checkpoint.py): saves after
  * every epoch to a path formatted from the epoch (1-based) and the logs,
- * optionally only when the monitored quantity improves. Until the .keras
- * format lands, both save_weights_only modes write lm_save_weights' file, and
- * the extension is not checked. The best value is kept across fits, as
- * Keras keeps it. */
+ * optionally only when the monitored quantity improves. Without
+ * save_weights_only a ".keras" path gets the whole model (lm_save, as Keras's
+ * model.save); other paths get lm_save_weights' file. The best value is kept
+ * across fits, as Keras keeps it. */
 #include "nn/callbacks/cb_impl.h"
+#include "lamina/saving.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +66,9 @@ static void ckpt_epoch_end(lm_callback *cb, lm_model *m, int epoch, lm_logs *log
     fflush(stdout);
     if (!save) return;
     lm_status st = lm_mkdirs(m->ctx, path, true);
-    if (!st) st = lm_save_weights(m, path);
+    size_t n = strlen(path);
+    bool whole = !s->o.save_weights_only && n > 6 && !strcmp(path + n - 6, ".keras");
+    if (!st) st = whole ? lm_save(m, path) : lm_save_weights(m, path);
     if (st) {
         lm_cb_fail(cb, m, st, "ModelCheckpoint: %s", lm_ctx_error(m->ctx));
         return;

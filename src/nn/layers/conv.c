@@ -125,11 +125,15 @@ static lm_status conv_get_config(const lm_layer *l, cJSON *k) {
     if (!st) st = lm_kc_put_int(k, "groups", c->groups);
     if (!st) st = lm_kc_put_act(k, "activation", c->o.activation);
     if (!st) st = lm_kc_put_bool(k, "use_bias", c->o.use_bias != LM_FALSE);
-    if (!st) st = lm_kc_put_init(k, "kernel_initializer", c->o.kernel_initializer, LM_INIT_GLOROT_UNIFORM);
+    if (!st)
+        st = lm_kc_put_init(k, "kernel_initializer", c->o.kernel_initializer,
+                            LM_INIT_GLOROT_UNIFORM);
     if (!st) st = lm_kc_put_init(k, "bias_initializer", c->o.bias_initializer, LM_INIT_ZEROS);
     if (!st) st = lm_kc_put_reg(k, "kernel_regularizer", c->o.kernel_regularizer);
     if (!st) st = lm_kc_put_reg(k, "bias_regularizer", c->o.bias_regularizer);
-    if (!st) st = lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
+    if (!st)
+        st =
+            lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
     if (!st) st = lm_kc_put_null(k, "kernel_constraint");
     if (!st) st = lm_kc_put_null(k, "bias_constraint");
     return st;
@@ -182,8 +186,10 @@ static lm_layer *conv_new(const lm_layer_vt *vt, conv_cfg c) {
         lm_layer_alloc(vt, &c, sizeof c, o->name, o->input_shape, o->input_dim, o->trainable);
     if (l) { /* the caller's regularizers may not outlive this call */
         conv_cfg *cc = l->cfg;
-        if (o->kernel_regularizer) cc->reg[0] = *o->kernel_regularizer, cc->o.kernel_regularizer = &cc->reg[0];
-        if (o->bias_regularizer) cc->reg[1] = *o->bias_regularizer, cc->o.bias_regularizer = &cc->reg[1];
+        if (o->kernel_regularizer)
+            cc->reg[0] = *o->kernel_regularizer, cc->o.kernel_regularizer = &cc->reg[0];
+        if (o->bias_regularizer)
+            cc->reg[1] = *o->bias_regularizer, cc->o.bias_regularizer = &cc->reg[1];
         cc->o.activity_regularizer = NULL;
         cc->o.name = NULL;
     }

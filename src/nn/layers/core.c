@@ -100,7 +100,8 @@ static lm_status dropout_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const
 static lm_status dropout_get_config(const lm_layer *l, cJSON *k) {
     const dropout_cfg *c = l->cfg;
     lm_status st = lm_kc_put_f32(k, "rate", c->rate);
-    if (!st) st = c->o.seed ? lm_kc_put_int(k, "seed", (int64_t)c->o.seed) : lm_kc_put_null(k, "seed");
+    if (!st)
+        st = c->o.seed ? lm_kc_put_int(k, "seed", (int64_t)c->o.seed) : lm_kc_put_null(k, "seed");
     if (!st) st = lm_kc_put_null(k, "noise_shape");
     return st;
 }

@@ -52,7 +52,9 @@ static lm_status dense_get_config(const lm_layer *l, cJSON *k) {
     lm_status st = lm_kc_put_int(k, "units", c->units);
     if (!st) st = lm_kc_put_act(k, "activation", c->o.activation);
     if (!st) st = lm_kc_put_bool(k, "use_bias", c->o.use_bias != LM_FALSE);
-    if (!st) st = lm_kc_put_init(k, "kernel_initializer", c->o.kernel_initializer, LM_INIT_GLOROT_UNIFORM);
+    if (!st)
+        st = lm_kc_put_init(k, "kernel_initializer", c->o.kernel_initializer,
+                            LM_INIT_GLOROT_UNIFORM);
     if (!st) st = lm_kc_put_init(k, "bias_initializer", c->o.bias_initializer, LM_INIT_ZEROS);
     if (!st) st = lm_kc_put_reg(k, "kernel_regularizer", c->o.kernel_regularizer);
     if (!st) st = lm_kc_put_reg(k, "bias_regularizer", c->o.bias_regularizer);
@@ -77,8 +79,10 @@ lm_layer *lm_dense_(int units, lm_dense_opts o) {
         lm_layer_alloc(&dense_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
     if (l) { /* the caller's regularizers may not outlive this call */
         dense_cfg *dc = l->cfg;
-        if (o.kernel_regularizer) dc->reg[0] = *o.kernel_regularizer, dc->o.kernel_regularizer = &dc->reg[0];
-        if (o.bias_regularizer) dc->reg[1] = *o.bias_regularizer, dc->o.bias_regularizer = &dc->reg[1];
+        if (o.kernel_regularizer)
+            dc->reg[0] = *o.kernel_regularizer, dc->o.kernel_regularizer = &dc->reg[0];
+        if (o.bias_regularizer)
+            dc->reg[1] = *o.bias_regularizer, dc->o.bias_regularizer = &dc->reg[1];
         dc->o.activity_regularizer = NULL;
         dc->o.name = NULL;
     }

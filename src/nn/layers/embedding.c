@@ -46,7 +46,9 @@ static lm_status emb_get_config(const lm_layer *l, cJSON *k) {
         st = lm_kc_put_init(k, "embeddings_initializer", c->o.embeddings_initializer,
                             LM_INIT_RANDOM_UNIFORM);
     if (!st) st = lm_kc_put_reg(k, "embeddings_regularizer", c->o.embeddings_regularizer);
-    if (!st) st = lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
+    if (!st)
+        st =
+            lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
     if (!st) st = lm_kc_put_null(k, "embeddings_constraint");
     if (!st) st = lm_kc_put_bool(k, "mask_zero", false);
     if (!st) st = lm_kc_put_null(k, "quantization_config");
@@ -64,7 +66,8 @@ static const lm_layer_vt emb_vt = {.class_name = "Embedding",
 lm_layer *lm_embedding_(int input_dim, int output_dim, lm_embedding_opts o) {
     if (input_dim < 1 || output_dim < 1) return NULL;
     emb_cfg c = {.input_dim = input_dim, .output_dim = output_dim, .o = o};
-    lm_layer *l = lm_layer_alloc(&emb_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    lm_layer *l =
+        lm_layer_alloc(&emb_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
     if (l) {
         emb_cfg *ec = l->cfg;
         if (o.embeddings_regularizer)

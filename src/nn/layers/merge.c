@@ -128,7 +128,7 @@ static lm_status concat_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const 
 static lm_status concat_get_config(const lm_layer *l, cJSON *k) {
     return lm_kc_put_int(k, "axis", ((const merge_cfg *)l->cfg)->axis);
 }
-#define merge_call_config NULL /* Add, Subtract, ...: no keys of their own */
+#define merge_call_config  NULL /* Add, Subtract, ...: no keys of their own */
 #define concat_call_config concat_get_config
 
 #define MERGE_VT(var, cls, base, lo, fn)                                                           \

@@ -117,7 +117,8 @@ static lm_status bn_get_config(const lm_layer *l, cJSON *k) {
     if (!st) st = lm_kc_put_init(k, "beta_initializer", o->beta_initializer, LM_INIT_ZEROS);
     if (!st) st = lm_kc_put_init(k, "gamma_initializer", o->gamma_initializer, LM_INIT_ONES);
     if (!st)
-        st = lm_kc_put_init(k, "moving_mean_initializer", o->moving_mean_initializer, LM_INIT_ZEROS);
+        st =
+            lm_kc_put_init(k, "moving_mean_initializer", o->moving_mean_initializer, LM_INIT_ZEROS);
     if (!st)
         st = lm_kc_put_init(k, "moving_variance_initializer", o->moving_variance_initializer,
                             LM_INIT_ONES);
@@ -146,7 +147,8 @@ lm_layer *lm_batch_normalization_(lm_batch_norm_opts o) {
                 .epsilon = o.epsilon != 0 ? o.epsilon : 1e-3f,
                 .o = o};
     if (!isfinite(c.momentum) || !(c.epsilon > 0 && isfinite(c.epsilon))) return NULL;
-    lm_layer *l = lm_layer_alloc(&bn_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    lm_layer *l =
+        lm_layer_alloc(&bn_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
     if (l) {
         bn_cfg *bc = l->cfg;
         keep_regs(bc->reg, &bc->o.beta_regularizer, &bc->o.gamma_regularizer);
@@ -217,7 +219,8 @@ static const lm_layer_vt ln_vt = {.class_name = "LayerNormalization",
 lm_layer *lm_layer_normalization_(lm_layer_norm_opts o) {
     ln_cfg c = {.epsilon = o.epsilon != 0 ? o.epsilon : 1e-3f, .o = o};
     if (!(c.epsilon > 0 && isfinite(c.epsilon))) return NULL;
-    lm_layer *l = lm_layer_alloc(&ln_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
+    lm_layer *l =
+        lm_layer_alloc(&ln_vt, &c, sizeof c, o.name, o.input_shape, o.input_dim, o.trainable);
     if (l) {
         ln_cfg *lc = l->cfg;
         keep_regs(lc->reg, &lc->o.beta_regularizer, &lc->o.gamma_regularizer);

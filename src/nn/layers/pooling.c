@@ -112,7 +112,7 @@ static lm_status global_get_config(const lm_layer *l, cJSON *k) {
                                     .max_in = 1,                                                   \
                                     .call = fn,                                                    \
                                     .get_config = fn##_config}
-#define pool_call_config pool_get_config
+#define pool_call_config   pool_get_config
 #define global_call_config global_get_config
 
 POOL_VT(max2d_vt, "MaxPooling2D", "max_pooling2d", pool_call);

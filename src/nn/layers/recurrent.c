@@ -185,7 +185,8 @@ static lm_status rl_get_config(const lm_layer *l, cJSON *k) {
     if (!st)
         st = lm_kc_put_init(k, "kernel_initializer", o->kernel_initializer, LM_INIT_GLOROT_UNIFORM);
     if (!st)
-        st = lm_kc_put_init(k, "recurrent_initializer", o->recurrent_initializer, LM_INIT_ORTHOGONAL);
+        st = lm_kc_put_init(k, "recurrent_initializer", o->recurrent_initializer,
+                            LM_INIT_ORTHOGONAL);
     if (!st) st = lm_kc_put_init(k, "bias_initializer", o->bias_initializer, LM_INIT_ZEROS);
     if (!st && c->kind == RL_LSTM)
         st = lm_kc_put_bool(k, "unit_forget_bias", o->unit_forget_bias != LM_FALSE);
@@ -193,7 +194,8 @@ static lm_status rl_get_config(const lm_layer *l, cJSON *k) {
     if (!st) st = lm_kc_put_reg(k, "recurrent_regularizer", reg_of(c, REG_RECURRENT));
     if (!st) st = lm_kc_put_reg(k, "bias_regularizer", reg_of(c, REG_BIAS));
     if (!st)
-        st = lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
+        st =
+            lm_kc_put_reg(k, "activity_regularizer", l->has_activity_reg ? &l->activity_reg : NULL);
     if (!st) st = lm_kc_put_null(k, "kernel_constraint");
     if (!st) st = lm_kc_put_null(k, "recurrent_constraint");
     if (!st) st = lm_kc_put_null(k, "bias_constraint");
