@@ -151,6 +151,14 @@ lm_node *lm_op_conv2d(lm_graph *g, lm_node *x, lm_node *w, lm_conv_opts o);
  * dilation[0] are used; padding may also be LM_PAD_CAUSAL. */
 lm_node *lm_op_conv1d(lm_graph *g, lm_node *x, lm_node *w, lm_conv_opts o);
 
+/* Fused act(conv(x, w) + b): the bias and relu run while the outputs are
+ * still in registers. b (filters) may be NULL; act is LM_ACT_LINEAR,
+ * LM_ACT_RELU, LM_ACT_SIGMOID or LM_ACT_TANH. */
+lm_node *lm_op_conv2d_bias_act(lm_graph *g, lm_node *x, lm_node *w, lm_node *b, lm_conv_opts o,
+                               lm_activation act);
+lm_node *lm_op_conv1d_bias_act(lm_graph *g, lm_node *x, lm_node *w, lm_node *b, lm_conv_opts o,
+                               lm_activation act);
+
 /* Options for pooling; zero strides default to the pool size. Padding is
  * valid or same; 1-D pooling uses size[0] and strides[0]. */
 typedef struct lm_pool_opts {

@@ -10,6 +10,25 @@
 #define AI       static inline __attribute__((always_inline))
 #define WG_BLOCK 512 /* pixels per partial sum of the filter gradient */
 
+/* Stores NP x NV accumulators to yp (row stride O) after the epilogue. */
+AI void store_out(__m512 acc[][4], float *yp, int64_t O, const float *bias, bool relu,
+                  __mmask16 ml, const int NP, const int NV) {
+    __m512 bv[4], zero = _mm512_setzero_ps();
+    for (int v = 0; v < NV; v++)
+        bv[v] = !bias          ? zero
+                : v == NV - 1 ? _mm512_maskz_loadu_ps(ml, bias + 16 * v)
+                               : _mm512_loadu_ps(bias + 16 * v);
+    for (int i = 0; i < NP; i++)
+        for (int v = 0; v < NV; v++) {
+            __m512 r = _mm512_add_ps(acc[i][v], bv[v]);
+            if (relu) r = _mm512_max_ps(r, zero);
+            if (v == NV - 1)
+                _mm512_mask_storeu_ps(yp + i * O + 16 * v, ml, r);
+            else
+                _mm512_storeu_ps(yp + i * O + 16 * v, r);
+        }
+}
+
 /* NP pixels starting at (n, oh, ow), channels [o0, o0 + 16 NV); the last
  * vector is masked by ml. With inside, every tap of every pixel is within
  * the row (no column checks). */
@@ -40,20 +59,15 @@ AI void block(const lm_conv_geom *g, const float *xn, const float *w, float *yp,
             }
         }
     }
-    for (int i = 0; i < NP; i++)
-        for (int v = 0; v < NV; v++) {
-            if (v == NV - 1)
-                _mm512_mask_storeu_ps(yp + i * O + 16 * v, ml, acc[i][v]);
-            else
-                _mm512_storeu_ps(yp + i * O + 16 * v, acc[i][v]);
-        }
+    store_out(acc, yp, O, g->bias ? g->bias + o0 : NULL, g->relu, ml, NP, NV);
 }
 
 /* NP pixels whose windows lie wholly inside the input, starting at xo (the
  * first pixel's window origin; the next ones are xstep further): tap k reads
  * xo[toff[k]] and weight row k. */
 AI void fast(const float *xo, int64_t xstep, const int64_t *toff, int64_t K, const float *w,
-             int64_t O, float *yp, __mmask16 ml, const int NP, const int NV) {
+             int64_t O, float *yp, const float *bias, bool relu, __mmask16 ml, const int NP,
+             const int NV) {
     __m512 acc[8][4];
     for (int i = 0; i < NP; i++)
         for (int v = 0; v < NV; v++) acc[i][v] = _mm512_setzero_ps();
@@ -68,13 +82,7 @@ AI void fast(const float *xo, int64_t xstep, const int64_t *toff, int64_t K, con
             for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(b, wv[v], acc[i][v]);
         }
     }
-    for (int i = 0; i < NP; i++)
-        for (int v = 0; v < NV; v++) {
-            if (v == NV - 1)
-                _mm512_mask_storeu_ps(yp + i * O + 16 * v, ml, acc[i][v]);
-            else
-                _mm512_storeu_ps(yp + i * O + 16 * v, acc[i][v]);
-        }
+    store_out(acc, yp, O, bias, relu, ml, NP, NV);
 }
 
 /* Pixels [a, b) of output row (n, oh), channels [o0, o0 + 16 NV): runs of NP
@@ -84,7 +92,7 @@ AI void row(const lm_conv_geom *g, const float *xn, const float *w, float *yrow,
             __mmask16 ml, const int NV) {
     const int NP = NV <= 2 ? 8 : 4;
     const int64_t O = g->O, K = lm_conv_k(g), ih0 = oh * g->sh - g->pt;
-    const float *wo = w + o0;
+    const float *wo = w + o0, *bo = g->bias ? g->bias + o0 : NULL;
     if (ih0 < 0 || ih0 + (g->KH - 1) * g->dh >= g->H) lo = hi = b; /* rows cut by padding */
     const int64_t xstep = g->sw * g->C;
     const float *xr = xn + ih0 * g->W * g->C - g->pl * g->C; /* origin of ow = 0 */
@@ -92,9 +100,9 @@ AI void row(const lm_conv_geom *g, const float *xn, const float *w, float *yrow,
     for (; ow < b && ow < lo; ow++)
         block(g, xn, w, yrow + ow * O + o0, oh, ow, o0, ml, 1, NV, false);
     for (; ow + NP <= b && ow + NP <= hi; ow += NP)
-        fast(xr + ow * xstep, xstep, toff, K, wo, O, yrow + ow * O + o0, ml, NP, NV);
+        fast(xr + ow * xstep, xstep, toff, K, wo, O, yrow + ow * O + o0, bo, g->relu, ml, NP, NV);
     for (; ow < b && ow < hi; ow++)
-        fast(xr + ow * xstep, xstep, toff, K, wo, O, yrow + ow * O + o0, ml, 1, NV);
+        fast(xr + ow * xstep, xstep, toff, K, wo, O, yrow + ow * O + o0, bo, g->relu, ml, 1, NV);
     for (; ow < b; ow++) block(g, xn, w, yrow + ow * O + o0, oh, ow, o0, ml, 1, NV, false);
 }
 
@@ -270,6 +278,10 @@ void lm_conv_direct_avx512(const lm_conv_geom *g, const float *x, const float *w
                 for (int64_t c = 0; c < g->C; c++)
                     for (int64_t o = 0; o < g->O; o++) yp[o] += xp[c] * wp[c * g->O + o];
             }
+        }
+        for (int64_t o = 0; o < g->O; o++) {
+            float v = yp[o] + (g->bias ? g->bias[o] : 0.0f);
+            yp[o] = g->relu && v < 0 ? 0.0f : v;
         }
     }
 }

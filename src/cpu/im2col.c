@@ -156,12 +156,17 @@ void lm_conv_fwd(const lm_conv_geom *g, const float *x, const float *w, float *y
                  int nt, lm_isa isa, void *ws) {
     const int64_t P = g->N * g->OH * g->OW, K = lm_conv_k(g), O = g->O;
     if (P == 0 || O == 0) return;
+    lm_gemm_epilogue ep = {g->bias, g->relu ? LM_GEMM_RELU : LM_GEMM_LINEAR};
     if (pointwise(g)) {
-        lm_sgemm(gemm, nt, false, false, P, O, K, 1.0f, x, K, w, O, 0.0f, y, O, NULL);
+        lm_sgemm(gemm, nt, false, false, P, O, K, 1.0f, x, K, w, O, 0.0f, y, O, &ep);
         return;
     }
     if (K == 0) {
-        memset(y, 0, (size_t)(P * O) * sizeof *y);
+        for (int64_t p = 0; p < P; p++)
+            for (int64_t o = 0; o < O; o++) {
+                float v = g->bias ? g->bias[o] : 0.0f;
+                y[p * O + o] = g->relu && v < 0 ? 0.0f : v;
+            }
         return;
     }
     if (direct_ok(g, isa)) {
@@ -182,9 +187,10 @@ void lm_conv_fwd(const lm_conv_geom *g, const float *x, const float *w, float *y
         float *col = (float *)ws + (size_t)thread_id() * (size_t)(tile_cap(g, P) * K);
         int64_t p0 = i * T, p1 = p0 + T < P ? p0 + T : P;
         for (int64_t grp = 0; grp < g->G; grp++) {
+            lm_gemm_epilogue eg = {g->bias ? g->bias + grp * g->OG : NULL, ep.act};
             lm_im2col(g, x, grp, p0, p1, col);
             lm_sgemm(gemm, 1, false, false, p1 - p0, g->OG, K, 1.0f, col, K, w + grp * g->OG, O,
-                     0.0f, y + p0 * O + grp * g->OG, O, NULL);
+                     0.0f, y + p0 * O + grp * g->OG, O, &eg);
         }
     }
 }

@@ -18,6 +18,10 @@ typedef struct lm_conv_geom {
     int64_t OH, OW;       /* output (N, OH, OW, O) */
     int64_t sh, sw, dh, dw;
     int64_t pt, pl; /* implicit zero rows / columns before the input */
+    /* Forward epilogue, applied while the outputs are in registers / cache:
+     * bias (O values) added, then relu when set. */
+    const float *bias;
+    bool relu;
 } lm_conv_geom;
 
 /* Output size along one axis for an input of size in, window k, stride s,

@@ -46,6 +46,9 @@ lm_node *lm_unbroadcast(lm_graph *g, lm_node *gx, lm_node *x);
 /* gy * act'(.) computed from the activation's output y, for relu, sigmoid
  * and tanh (gy itself for linear). */
 lm_node *lm_act_grad_y(lm_graph *g, lm_node *gy, lm_node *y, int act);
+/* y = act(y) in place for relu, sigmoid or tanh, with the SIMD elementwise
+ * kernels and the run's threads (fused epilogues of dense and conv ops). */
+void lm_apply_activation(float *y, int64_t n, int act, const lm_kenv *env);
 /* True when both static shapes are equal with no unknown dims differing. */
 bool lm_same_static_shape(const lm_node *a, const lm_node *b);
 

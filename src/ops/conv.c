@@ -99,6 +99,16 @@ static lm_status infer_conv(lm_infer *s) {
     lm_conv_geom g;
     lm_status st = check_conv(s, s->in[0], s->in[1], &g);
     if (st) return st;
+    char a[96], b[96];
+    /* Fused epilogue: an optional bias (filters) and a fusable activation. */
+    if (s->n_in == 3 && (s->in[2].ndim != 1 || s->in[2].dims[0] != g.O || s->in_dt[2] != LM_F32))
+        return lm_infer_fail(s, LM_ERR_SHAPE, "bias %s does not match kernel %s",
+                             lm_shp(s->in[2], a), lm_shp(s->in[1], b));
+    int act = s->p->act;
+    if (act != LM_ACT_LINEAR && act != LM_ACT_RELU && act != LM_ACT_SIGMOID && act != LM_ACT_TANH)
+        return lm_infer_fail(s, LM_ERR_ARG,
+                             "activation %d cannot be fused (linear, relu, sigmoid, tanh can)",
+                             act);
     s->out = out_shape(s->p, &g);
     s->out_dt = LM_F32;
     return LM_OK;
@@ -127,8 +137,12 @@ static lm_status k_conv(lm_kcall *c) {
     int nt = fit_threads(c, lm_conv_fwd_ws(&g, 1, c->env->isa));
     if (c->ws_bytes < lm_conv_fwd_ws(&g, 1, c->env->isa))
         return lm_kernel_fail(c, LM_ERR_STATE, "workspace of %zu bytes is too small", c->ws_bytes);
+    g.bias = c->n_in == 3 ? lm_f(&c->in[2]) : NULL;
+    g.relu = c->p->act == LM_ACT_RELU;
     lm_conv_fwd(&g, lm_f(&c->in[0]), lm_f(&c->in[1]), lm_f(&c->out), c->env->gemm, nt, c->env->isa,
                 c->ws);
+    if (c->p->act == LM_ACT_SIGMOID || c->p->act == LM_ACT_TANH)
+        lm_apply_activation(lm_f(&c->out), c->out.n, c->p->act, c->env);
     return LM_OK;
 }
 
@@ -227,16 +241,20 @@ const lm_op_def lm_opdef_conv2d_backprop_filter = {.name = "conv2d_backprop_filt
 
 static lm_status grad_conv(lm_graph *g, lm_node *n, lm_node *gy, lm_node **gx) {
     lm_node *x = n->in[0], *w = n->in[1];
+    gy = lm_act_grad_y(g, gy, n, n->p.act);
+    if (n->n_in == 3) gx[2] = lm_unbroadcast(g, gy, n->in[2]);
+    lm_params p = n->p;
+    p.act = LM_ACT_LINEAR;
     lm_node *a[3] = {gy, w, x}, *b[3] = {x, gy, w};
     /* Two independent ops: the session only runs the input gradient when it is needed. */
-    gx[0] = lm_node_make(g, LM_OP_CONV2D_BACKPROP_INPUT, 3, a, &n->p);
-    gx[1] = lm_node_make(g, LM_OP_CONV2D_BACKPROP_FILTER, 3, b, &n->p);
+    gx[0] = lm_node_make(g, LM_OP_CONV2D_BACKPROP_INPUT, 3, a, &p);
+    gx[1] = lm_node_make(g, LM_OP_CONV2D_BACKPROP_FILTER, 3, b, &p);
     return LM_OK;
 }
 
 const lm_op_def lm_opdef_conv2d = {.name = "conv2d",
                                    .min_in = 2,
-                                   .max_in = 2,
+                                   .max_in = 3,
                                    .infer = infer_conv,
                                    .ws_bytes = ws_conv,
                                    .kernel = {k_conv},
@@ -244,13 +262,14 @@ const lm_op_def lm_opdef_conv2d = {.name = "conv2d",
 
 const lm_op_def lm_opdef_conv1d = {.name = "conv1d",
                                    .min_in = 2,
-                                   .max_in = 2,
+                                   .max_in = 3,
                                    .infer = infer_conv,
                                    .ws_bytes = ws_conv,
                                    .kernel = {k_conv},
                                    .grad = grad_conv};
 
-static lm_node *conv_make(lm_graph *g, int op, lm_node *x, lm_node *w, lm_conv_opts o, int kind) {
+static lm_node *conv_make(lm_graph *g, int op, lm_node *x, lm_node *w, lm_node *b,
+                          lm_activation act, lm_conv_opts o, int kind) {
     lm_params p = lm_params_zero();
     for (int i = 0; i < 2; i++) {
         if (o.strides[i] == 0 || (kind == 1 && i == 1)) o.strides[i] = 1;
@@ -259,14 +278,25 @@ static lm_node *conv_make(lm_graph *g, int op, lm_node *x, lm_node *w, lm_conv_o
     if (o.groups == 0) o.groups = 1;
     p.conv = o;
     p.kind = kind;
-    lm_node *in[2] = {x, w};
-    return lm_node_make(g, op, 2, in, &p);
+    p.act = act;
+    lm_node *in[3] = {x, w, b};
+    return lm_node_make(g, op, b ? 3 : 2, in, &p);
 }
 
 lm_node *lm_op_conv2d(lm_graph *g, lm_node *x, lm_node *w, lm_conv_opts o) {
-    return conv_make(g, LM_OP_CONV2D, x, w, o, 0);
+    return conv_make(g, LM_OP_CONV2D, x, w, NULL, LM_ACT_LINEAR, o, 0);
 }
 
 lm_node *lm_op_conv1d(lm_graph *g, lm_node *x, lm_node *w, lm_conv_opts o) {
-    return conv_make(g, LM_OP_CONV1D, x, w, o, 1);
+    return conv_make(g, LM_OP_CONV1D, x, w, NULL, LM_ACT_LINEAR, o, 1);
+}
+
+lm_node *lm_op_conv2d_bias_act(lm_graph *g, lm_node *x, lm_node *w, lm_node *b, lm_conv_opts o,
+                               lm_activation act) {
+    return conv_make(g, LM_OP_CONV2D, x, w, b, act, o, 0);
+}
+
+lm_node *lm_op_conv1d_bias_act(lm_graph *g, lm_node *x, lm_node *w, lm_node *b, lm_conv_opts o,
+                               lm_activation act) {
+    return conv_make(g, LM_OP_CONV1D, x, w, b, act, o, 1);
 }

@@ -136,7 +136,7 @@ static int act_op(int act) {
 
 /* y = act(y) in place with the elementwise family's SIMD loops, in chunks
  * over threads for large tensors. */
-static void apply_act(float *y, int64_t n, int act, const lm_kenv *env) {
+void lm_apply_activation(float *y, int64_t n, int act, const lm_kenv *env) {
     if (act == LM_ACT_LINEAR) return;
     const lm_elem_kernels *k = lm_elem_kernels_for(env->isa);
     lm_params p = lm_params_zero();
@@ -230,7 +230,7 @@ static lm_status k_dense(lm_kcall *c) {
                            c->p->act == LM_ACT_RELU ? LM_GEMM_RELU : LM_GEMM_LINEAR};
     lm_sgemm(c->env->gemm, c->env->nthreads, false, false, M, N, K, 1.0f, lm_f(x), K, lm_f(w), N,
              0.0f, lm_f(&c->out), N, &ep);
-    if (c->p->act != LM_ACT_RELU) apply_act(lm_f(&c->out), c->out.n, c->p->act, c->env);
+    if (c->p->act != LM_ACT_RELU) lm_apply_activation(lm_f(&c->out), c->out.n, c->p->act, c->env);
     return LM_OK;
 }
 
@@ -283,7 +283,7 @@ static lm_status k_bias_act(lm_kcall *c) {
 #pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 65536) schedule(static)
     for (int64_t r = 0; r < rows; r++)
         for (int64_t j = 0; j < N; j++) y[r * N + j] = x[r * N + j] + b[j];
-    apply_act(y, c->out.n, c->p->act, c->env);
+    lm_apply_activation(y, c->out.n, c->p->act, c->env);
     return LM_OK;
 }
 

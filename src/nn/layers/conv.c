@@ -1,6 +1,6 @@
 /* Conv1D and Conv2D (channels last): act(conv(x, kernel) + bias), kernel
  * (k..., in/groups, filters) glorot_uniform, bias (filters) zeros. The bias
- * and the fusable activations run in one bias_act op after the convolution. */
+ * and the fusable activations run in the convolution's epilogue. */
 #include "core/core.h"
 #include "io/keras_config.h"
 #include "nn/nn.h"
@@ -102,11 +102,12 @@ static lm_status conv_call(lm_layer *l, lm_graph *g, int n_in, lm_node *const *i
                        .dilation = {c->d[0], c->d[1]},
                        .groups = c->groups,
                        .padding = c->o.padding};
-    lm_node *y = c->rank == 2 ? lm_op_conv2d(g, in[0], l->w[0].var, co)
-                              : lm_op_conv1d(g, in[0], l->w[0].var, co);
-    lm_activation a = c->o.activation;
-    if (l->n_weights > 1) y = lm_op_bias_act(g, y, l->w[1].var, fusable(a) ? a : LM_ACT_LINEAR);
-    if (l->n_weights == 1 || !fusable(a)) y = lm_op_activation(g, y, a);
+    /* Bias and a fusable activation run inside the convolution's epilogue. */
+    lm_activation a = c->o.activation, fa = fusable(a) ? a : LM_ACT_LINEAR;
+    lm_node *b = l->n_weights > 1 ? l->w[1].var : NULL;
+    lm_node *y = c->rank == 2 ? lm_op_conv2d_bias_act(g, in[0], l->w[0].var, b, co, fa)
+                              : lm_op_conv1d_bias_act(g, in[0], l->w[0].var, b, co, fa);
+    if (!fusable(a)) y = lm_op_activation(g, y, a);
     out[0] = y;
     *n_out = 1;
     return LM_OK;
