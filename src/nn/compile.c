@@ -283,6 +283,9 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
         lm_tensor_move_storage(t->train_w[i]->value, t->flat_p + off, false);
         off += sizes[i];
     }
+    /* Sessions built earlier hold the old addresses of those weights. */
+    lm_session_free(t->s_pred);
+    t->s_pred = NULL;
     t->s_train = lm_session_new(g, 1 + m->n_outputs + t->n_train, outs);
     t->s_eval = lm_session_new(g, 1 + m->n_outputs, outs);
     if (!t->s_train || !t->s_eval) {
