@@ -74,6 +74,7 @@ static void replay(const char *name) {
     FILE *out = tmpfile();
     lm_progbar *p = lm_progbar_new(out, target, verbose);
     lm_progbar_set_clock(p, fake_now, &clock);
+    lm_progbar_set_dynamic(p, true); /* the references are Keras's in-place redraws */
     while (fgets(line, sizeof line, ev)) {
         if (strncmp(line, "update ", 7)) continue;
         char *end;
@@ -127,6 +128,7 @@ static void test_interval(void) {
     FILE *out = tmpfile();
     lm_progbar *p = lm_progbar_new(out, 10, 1);
     lm_progbar_set_clock(p, fake_now, &clock);
+    lm_progbar_set_dynamic(p, true); /* the references are Keras's in-place redraws */
     const double t[4] = {1.0, 1.01, 1.02, 1.03};
     for (int i = 0; i < 4; i++) {
         clock.now = t[i];
@@ -150,6 +152,7 @@ static void test_verbose2_order(void) {
     FILE *out = tmpfile();
     lm_progbar *p = lm_progbar_new(out, 2, 2);
     lm_progbar_set_clock(p, fake_now, &clock);
+    lm_progbar_set_dynamic(p, true); /* the references are Keras's in-place redraws */
     lm_logs logs;
     lm_logs_clear(&logs);
     lm_logs_set(&logs, "val_loss", 0.5);
@@ -187,7 +190,34 @@ static void test_null_safe(void) {
     free(s);
 }
 
+/* A file or pipe gets one plain line per update: no backspaces, no "\r",
+ * no ANSI styles. */
+static void test_lines_when_not_a_terminal(void) {
+    FILE *out = tmpfile();
+    fake_clock clock = {0};
+    lm_progbar *p = lm_progbar_new(out, 3, 1);
+    lm_progbar_set_clock(p, fake_now, &clock);
+    lm_logs logs;
+    lm_logs_clear(&logs);
+    lm_logs_set(&logs, "loss", 0.5);
+    for (int i = 1; i <= 3; i++) {
+        clock.now += 1.0;
+        lm_progbar_update(p, i, &logs, i == 3);
+    }
+    lm_progbar_free(p);
+    size_t n = 0;
+    char *s = slurp(out, &n);
+    fclose(out);
+    int lines = 0;
+    for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
+    CHECK_MSG(lines == 3, "%d lines in \"%s\"", lines, s);
+    CHECK(!strchr(s, '\b') && !strchr(s, '\r') && !strchr(s, '\x1b'));
+    CHECK(strstr(s, "1/3 ━━━━━━") && strstr(s, "3/3 ━━━━━━━━━━━━━━━━━━━━ 3s 1s/step - loss: 0.5000\n"));
+    free(s);
+}
+
 int main(void) {
+    RUN(test_lines_when_not_a_terminal);
     RUN(test_keras_outputs);
     RUN(test_interval);
     RUN(test_verbose2_order);

@@ -383,7 +383,8 @@ lm_status lm_session_run(lm_session *s) {
     unsigned fp = lm_fp_enter(s->ctx);
     for (int k = 0; k < s->n; k++) {
         slot *sl = &s->slots[k];
-        if (sl->kind != ST_ARENA) continue;
+        /* An empty output has nothing to compute, and its buffers may be NULL. */
+        if (sl->kind != ST_ARENA || s->calls[k].out.n == 0) continue;
         const lm_op_def *def = lm_op_get(sl->node->op);
         lm_status st = def->kernel[LM_BACKEND_CPU](&s->calls[k]);
         if (st) {

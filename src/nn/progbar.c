@@ -1,15 +1,18 @@
 /* keras.utils.Progbar (keras/src/utils/progbar.py) as fit, evaluate and
  * predict drive it through ProgbarLogger: every metric is "stateful" (shown
  * as given), the bar is 20 cells wide, redraws are at least 0.05 s apart
- * unless final. Keras decides "dynamic display" with `"posix" in
- * sys.modules`, which always holds on POSIX, so it erases with backspaces
- * and "\r" and writes ANSI styles even into files and pipes; so does this. */
+ * unless final. On a terminal the bar is redrawn in place with backspaces
+ * and "\r", byte for byte as Keras draws it. Keras does that even into files
+ * and pipes (its "dynamic display" test holds on every POSIX system); here a
+ * file or pipe gets each update as a plain line instead, without ANSI styles,
+ * so logs stay readable. */
 #include "nn/progbar.h"
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define BAR_WIDTH 20
 #define INTERVAL  0.05
@@ -23,6 +26,7 @@ struct lm_progbar {
     double start, last_update, after_first_step;
     bool have_first_step;
     int64_t prev_total_width;
+    bool dynamic; /* redraw in place (a terminal) or print lines */
     int n_values; /* in order of first appearance */
     char key[LM_MAX_LOGS][48];
     double val[LM_MAX_LOGS];
@@ -40,6 +44,7 @@ lm_progbar *lm_progbar_new(FILE *f, int64_t target, int verbose) {
     lm_progbar *p = calloc(1, sizeof *p);
     if (!p) return NULL;
     p->f = f ? f : stdout;
+    p->dynamic = isatty(fileno(p->f));
     p->target = target;
     p->verbose = verbose;
     p->now = wall_clock;
@@ -207,8 +212,23 @@ static void take_values(lm_progbar *p, const lm_logs *logs) {
 
 static void emit(lm_progbar *p, sbuf *b) {
     if (b->oom || !b->s) return;
+    if (!p->dynamic) { /* drop ANSI styles: ESC [ ... m */
+        size_t o = 0;
+        for (size_t i = 0; i < b->n; i++) {
+            if (b->s[i] == '\x1b' && i + 1 < b->n && b->s[i + 1] == '[') {
+                while (i < b->n && b->s[i] != 'm') i++;
+                continue;
+            }
+            b->s[o++] = b->s[i];
+        }
+        b->n = o;
+    }
     fwrite(b->s, 1, b->n, p->f);
     fflush(p->f);
+}
+
+void lm_progbar_set_dynamic(lm_progbar *p, bool dynamic) {
+    if (p) p->dynamic = dynamic;
 }
 
 static void update_bar(lm_progbar *p, int64_t current, bool finalize, double now, double tpu) {
@@ -257,14 +277,17 @@ static void update_bar(lm_progbar *p, int64_t current, bool finalize, double now
         format_value(&info, p->val[k], fabs(p->val[k]) > 1e-3);
     }
 
-    sb_repeat(&msg, "\b", p->prev_total_width);
-    sb_puts(&msg, "\r");
+    if (p->dynamic) {
+        sb_repeat(&msg, "\b", p->prev_total_width);
+        sb_puts(&msg, "\r");
+    }
     if (bar.s) sb_puts(&msg, bar.s);
     if (info.s) sb_puts(&msg, info.s);
     int64_t total_width =
         py_len(bar.s ? bar.s : "", bar.n) + py_len(info.s ? info.s : "", info.n) - special;
-    if (p->prev_total_width > total_width) sb_repeat(&msg, " ", p->prev_total_width - total_width);
-    if (finalize) sb_puts(&msg, "\n");
+    if (p->dynamic && p->prev_total_width > total_width)
+        sb_repeat(&msg, " ", p->prev_total_width - total_width);
+    if (finalize || !p->dynamic) sb_puts(&msg, "\n");
     emit(p, &msg);
     p->prev_total_width = total_width;
     p->last_update = now;

@@ -21,5 +21,8 @@ void lm_progbar_set_clock(lm_progbar *p, double (*now)(void *), void *user);
 /* Reports progress after `current` steps with the running logs; finalize on the last. */
 void lm_progbar_update(lm_progbar *p, int64_t current, const lm_logs *logs, bool finalize);
 void lm_progbar_free(lm_progbar *p);
+/* Redraw in place (the default on a terminal) or print each update as a
+ * plain line (the default for files and pipes). */
+void lm_progbar_set_dynamic(lm_progbar *p, bool dynamic);
 
 #endif

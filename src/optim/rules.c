@@ -58,9 +58,14 @@ static inline float decay_w(float w, const lm_opt_step *s) {
 }
 
 static rule_ptrs ptrs(lm_optimizer *o, float *params, const float *grads, int64_t off) {
-    rule_ptrs p = {params + off, grads + off, NULL, NULL, NULL};
+    /* An empty parameter vector has NULL buffers; NULL + 0 is still undefined in C. */
+    rule_ptrs p = {NULL, NULL, NULL, NULL, NULL};
+    if (!params || !grads) return p;
+    p.w = params + off;
+    p.g = grads + off;
     float **sl[3] = {&p.s0, &p.s1, &p.s2};
-    for (int k = 0; k < o->n_slots && k < 3; k++) *sl[k] = o->slot[k] + off;
+    for (int k = 0; k < o->n_slots && k < 3; k++)
+        if (o->slot[k]) *sl[k] = o->slot[k] + off;
     return p;
 }
 
