@@ -38,10 +38,14 @@ int main(int argc, char **argv) {
     int epochs = 5, batch = 64, hidden = 256;
     unsigned long long seed = 1;
     for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--epochs")) epochs = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size")) batch = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--seed")) seed = strtoull(argv[++i], NULL, 10);
-        else if (i + 1 < argc && !strcmp(argv[i], "--hidden")) hidden = atoi(argv[++i]);
+        if (i + 1 < argc && !strcmp(argv[i], "--epochs"))
+            epochs = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size"))
+            batch = atoi(argv[++i]);
+        else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
+            seed = strtoull(argv[++i], NULL, 10);
+        else if (i + 1 < argc && !strcmp(argv[i], "--hidden"))
+            hidden = atoi(argv[++i]);
         else {
             fprintf(stderr, "usage: %s [--epochs N] [--batch-size N] [--seed N] [--hidden N]\n",
                     argv[0]);
@@ -64,8 +68,8 @@ int main(int argc, char **argv) {
     lm_tensor_free(xtr3);
     if (lm_mnist_load_split(ctx, data, false, &xte, &yte) != LM_OK) return fail(ctx, "test data");
     int64_t ntr = lm_tensor_dim(xtr, 0), nte = lm_tensor_dim(xte, 0);
-    printf("MNIST: %lld training and %lld test images, %d threads, %s kernels\n",
-           (long long)ntr, (long long)nte, lm_ctx_threads(ctx), lm_ctx_isa(ctx));
+    printf("MNIST: %lld training and %lld test images, %d threads, %s kernels\n", (long long)ntr,
+           (long long)nte, lm_ctx_threads(ctx), lm_ctx_isa(ctx));
 
     /* logits = relu(x @ w1 + b1) @ w2 + b2; loss = mean sparse cross-entropy. */
     lm_graph *g = lm_graph_new(ctx);

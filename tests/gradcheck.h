@@ -25,18 +25,18 @@ struct gc_case {
     const char *name;
     int n_in;
     lm_shape shape[8];
-    lm_dtype dtype[8];   /* default LM_F32 (0) */
+    lm_dtype dtype[8]; /* default LM_F32 (0) */
     gc_build_fn build;
     gc_init_fn init;
     gc_forward_fn forward;
-    float lo, hi;        /* init range, default [-1, 1) */
-    float eps;           /* default 1e-3 */
-    float tol;           /* relative tolerance, default 1e-2 */
-    float atol;          /* absolute tolerance, default 1e-3 */
-    unsigned skip_mask;  /* inputs not to differentiate (bit i) */
-    bool training;       /* session training flag */
-    bool no_grad;        /* forward check only */
-    float fparam[4];     /* free parameters for the builder */
+    float lo, hi;       /* init range, default [-1, 1) */
+    float eps;          /* default 1e-3 */
+    float tol;          /* relative tolerance, default 1e-2 */
+    float atol;         /* absolute tolerance, default 1e-3 */
+    unsigned skip_mask; /* inputs not to differentiate (bit i) */
+    bool training;      /* session training flag */
+    bool no_grad;       /* forward check only */
+    float fparam[4];    /* free parameters for the builder */
     int iparam[4];
 };
 

@@ -16,9 +16,9 @@
 #include "gc/rnn.inc"
 #include "gc/loss.inc"
 
-static const gc_case *const families[] = {gc_cases_core,  gc_cases_elementwise, gc_cases_reduce,
-                                          gc_cases_linalg, gc_cases_shape,      gc_cases_conv,
-                                          gc_cases_norm,   gc_cases_rnn,        gc_cases_loss};
+static const gc_case *const families[] = {gc_cases_core,   gc_cases_elementwise, gc_cases_reduce,
+                                          gc_cases_linalg, gc_cases_shape,       gc_cases_conv,
+                                          gc_cases_norm,   gc_cases_rnn,         gc_cases_loss};
 
 static bool seen_fwd[LM_OP_COUNT], seen_bwd[LM_OP_COUNT];
 static lm_ctx *ctx;

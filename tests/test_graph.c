@@ -173,7 +173,8 @@ static void planner_reuses_memory(void) {
     CHECK(lm_tensor_numel(first) == 64 * 256);
     double worst = 0;
     for (int64_t i = 0; i < lm_tensor_numel(first); i++)
-        worst = fmax(worst, fabs(lm_tensor_get(first, i) - lm_tensor_get(lm_session_output(s, 0), i)));
+        worst =
+            fmax(worst, fabs(lm_tensor_get(first, i) - lm_tensor_get(lm_session_output(s, 0), i)));
     CHECK_MSG(worst < 1e-5, "1 and 2 threads differ by %g", worst);
     lm_tensor_free(first);
     lm_session_free(s);

@@ -40,7 +40,8 @@ static void variance_scaling(void) {
         CHECK_STATUS(lm_initializer_apply(cases[k].init, t), LM_OK);
         double mean, var, mx;
         moments(t, &mean, &var, &mx);
-        CHECK_MSG(fabs(mean) < 0.05 * sqrt(cases[k].var), "%s: mean %g", lm_init_name(cases[k].init.kind), mean);
+        CHECK_MSG(fabs(mean) < 0.05 * sqrt(cases[k].var), "%s: mean %g",
+                  lm_init_name(cases[k].init.kind), mean);
         CHECK_MSG(fabs(var / cases[k].var - 1) < 0.02, "%s: variance %g, want %g",
                   lm_init_name(cases[k].init.kind), var, cases[k].var);
         if (cases[k].bound > 0)
@@ -78,7 +79,8 @@ static void orthogonal(void) {
                                   : lm_tensor_get(t, i * c + k) * lm_tensor_get(t, j * c + k);
                 worst = fmax(worst, fabs(dot - (i == j ? 4.0 : 0.0)));
             }
-        CHECK_MSG(worst < 1e-5, "orthogonal %lldx%lld: off by %g", (long long)r, (long long)c, worst);
+        CHECK_MSG(worst < 1e-5, "orthogonal %lldx%lld: off by %g", (long long)r, (long long)c,
+                  worst);
         lm_tensor_free(t);
     }
     lm_tensor *v = lm_tensor_new(ctx, LM_F32, LM_SHAPE(5));
@@ -87,7 +89,8 @@ static void orthogonal(void) {
 }
 
 static void constants_and_seeds(void) {
-    lm_tensor *t = lm_tensor_new(ctx, LM_F32, LM_SHAPE(3, 4)), *u = lm_tensor_new(ctx, LM_F32, LM_SHAPE(3, 4));
+    lm_tensor *t = lm_tensor_new(ctx, LM_F32, LM_SHAPE(3, 4)),
+              *u = lm_tensor_new(ctx, LM_F32, LM_SHAPE(3, 4));
     lm_initializer_apply(lm_ones(), t);
     CHECK(lm_tensor_get(t, 11) == 1);
     lm_initializer_apply(lm_constant_init(0.25), t);

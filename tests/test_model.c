@@ -13,11 +13,14 @@ static void make_data(lm_model *m, int n, lm_tensor **x, lm_tensor **y, bool one
     lm_ctx_seed(ctx, 99);
     *x = lm_tensor_new(ctx, LM_F32, LM_SHAPE(n, 4));
     lm_tensor_random_normal(*x, 0, 1);
-    *y = onehot ? lm_tensor_new(ctx, LM_F32, LM_SHAPE(n, 3)) : lm_tensor_new(ctx, LM_I32, LM_SHAPE(n));
+    *y = onehot ? lm_tensor_new(ctx, LM_F32, LM_SHAPE(n, 3))
+                : lm_tensor_new(ctx, LM_I32, LM_SHAPE(n));
     for (int i = 0; i < n; i++) {
         int c = (lm_tensor_get(*x, i * 4) > 0) + (lm_tensor_get(*x, i * 4 + 1) > 0);
-        if (onehot) lm_tensor_set(*y, i * 3 + c, 1);
-        else lm_tensor_set(*y, i, c);
+        if (onehot)
+            lm_tensor_set(*y, i * 3 + c, 1);
+        else
+            lm_tensor_set(*y, i, c);
     }
 }
 
@@ -77,7 +80,8 @@ static void short_last_batch(void) {
     CHECK(h != NULL);
     double r[4];
     CHECK(lm_evaluate(m, x, y, r, 4, .batch_size = 32, .verbose = LM_SILENT) == 2);
-    CHECK(!strcmp(lm_model_metric_name(m, 0), "loss") && !strcmp(lm_model_metric_name(m, 1), "accuracy"));
+    CHECK(!strcmp(lm_model_metric_name(m, 0), "loss") &&
+          !strcmp(lm_model_metric_name(m, 1), "accuracy"));
     lm_tensor *p = lm_predict(m, x, .batch_size = 32, .verbose = LM_SILENT);
     CHECK(p && lm_tensor_dim(p, 0) == 70 && lm_tensor_dim(p, 1) == 3);
     /* Predicted rows are probability vectors; accuracy from them matches evaluate's. */
@@ -105,11 +109,13 @@ static void short_last_batch(void) {
 static void validation_split_is_the_tail(void) {
     lm_model *m = lm_sequential("v");
     lm_add(m, lm_dense(3, .activation = LM_SOFTMAX, .input_dim = 4));
-    lm_compile(m, .optimizer = lm_sgd(.learning_rate = 0.0), .loss = LM_SPARSE_CATEGORICAL_CROSSENTROPY);
+    lm_compile(m, .optimizer = lm_sgd(.learning_rate = 0.0),
+               .loss = LM_SPARSE_CATEGORICAL_CROSSENTROPY);
     lm_tensor *x, *y;
     make_data(m, 100, &x, &y, false);
     /* lr 0: weights do not move, so val_loss is the loss of the last 20 rows. */
-    lm_compile(m, .optimizer = lm_sgd(.learning_rate = 1e-30), .loss = LM_SPARSE_CATEGORICAL_CROSSENTROPY);
+    lm_compile(m, .optimizer = lm_sgd(.learning_rate = 1e-30),
+               .loss = LM_SPARSE_CATEGORICAL_CROSSENTROPY);
     lm_history *h = lm_fit(m, x, y, .validation_split = 0.2, .verbose = LM_SILENT);
     lm_tensor *xt = lm_rows(x, 80, 20), *yt = lm_rows(y, 80, 20);
     double r[1];
@@ -154,7 +160,8 @@ static void sample_and_class_weights(void) {
     lm_history *hb = lm_fit(b, x, y, .batch_size = 64, .verbose = LM_SILENT, .sample_weight = sw,
                             .shuffle = LM_FALSE);
     CHECK(ha && hb);
-    CHECK_NEAR(lm_tensor_get(lm_model_weight(a, 0), 2), lm_tensor_get(lm_model_weight(b, 0), 2), 1e-6);
+    CHECK_NEAR(lm_tensor_get(lm_model_weight(a, 0), 2), lm_tensor_get(lm_model_weight(b, 0), 2),
+               1e-6);
     lm_history_free(ha);
     lm_history_free(hb);
     lm_model_free(a);
@@ -225,7 +232,8 @@ static void functional_multi_io_shared(void) {
     CHECK(lm_kt_shape(s).dims[1] == 16);
     /* The shared layer's weights are counted once. */
     CHECK(lm_model_count_params(m, true) == (4 * 8 + 8) + (16 * 3 + 3) + (16 + 1));
-    lm_compile(m, .optimizer = lm_adam(), .losses = (lm_loss[]){LM_SPARSE_CATEGORICAL_CROSSENTROPY, LM_MSE},
+    lm_compile(m, .optimizer = lm_adam(),
+               .losses = (lm_loss[]){LM_SPARSE_CATEGORICAL_CROSSENTROPY, LM_MSE},
                .loss_weights = (double[]){1.0, 0.5}, .metrics = LM_METRICS(LM_ACCURACY));
     lm_ctx *ctx = lm_model_ctx(m);
     lm_tensor *xa, *y;
@@ -237,7 +245,8 @@ static void functional_multi_io_shared(void) {
     CHECK_MSG(h != NULL, "%s", lm_model_error(m));
     CHECK(!isnan(lm_history_get(h, "cls_accuracy", 2)));
     lm_tensor *outs[2] = {NULL, NULL};
-    CHECK(lm_predict_multi(m, 2, (lm_tensor *[]){xa, xb}, 2, outs, (lm_predict_opts){.verbose = LM_SILENT}) == 2);
+    CHECK(lm_predict_multi(m, 2, (lm_tensor *[]){xa, xb}, 2, outs,
+                           (lm_predict_opts){.verbose = LM_SILENT}) == 2);
     CHECK(outs[0] && lm_tensor_dim(outs[0], 1) == 3 && outs[1] && lm_tensor_dim(outs[1], 1) == 1);
     lm_tensor_free(outs[0]);
     lm_tensor_free(outs[1]);
@@ -256,7 +265,8 @@ static void input_not_matching_data(void) {
     lm_add(m, lm_dense(10, .activation = LM_SOFTMAX));
     lm_compile(m, .loss = LM_CATEGORICAL_CROSSENTROPY);
     lm_ctx *ctx = lm_model_ctx(m);
-    lm_tensor *x = lm_tensor_new(ctx, LM_F32, LM_SHAPE(4, 784)), *y = lm_tensor_new(ctx, LM_F32, LM_SHAPE(4, 10));
+    lm_tensor *x = lm_tensor_new(ctx, LM_F32, LM_SHAPE(4, 784)),
+              *y = lm_tensor_new(ctx, LM_F32, LM_SHAPE(4, 10));
     CHECK(lm_fit(m, x, y, .verbose = LM_SILENT) == NULL);
     CHECK_CONTAINS(lm_model_error(m), "(None, 28, 28, 1)");
     CHECK_CONTAINS(lm_model_error(m), "(4, 784)");
@@ -315,7 +325,8 @@ static void fit_before_compile_and_empty_data(void) {
     lm_model *m = lm_sequential("nc");
     lm_add(m, lm_dense(3, .input_dim = 4));
     lm_ctx *ctx = lm_model_ctx(m);
-    lm_tensor *x = lm_tensor_new(ctx, LM_F32, LM_SHAPE(8, 4)), *y = lm_tensor_new(ctx, LM_F32, LM_SHAPE(8, 3));
+    lm_tensor *x = lm_tensor_new(ctx, LM_F32, LM_SHAPE(8, 4)),
+              *y = lm_tensor_new(ctx, LM_F32, LM_SHAPE(8, 3));
     CHECK(lm_fit(m, x, y, .verbose = LM_SILENT) == NULL);
     CHECK_CONTAINS(lm_model_error(m), "compile");
     double r[2];

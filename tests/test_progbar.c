@@ -212,7 +212,8 @@ static void test_lines_when_not_a_terminal(void) {
     for (size_t i = 0; i < n; i++) lines += s[i] == '\n';
     CHECK_MSG(lines == 3, "%d lines in \"%s\"", lines, s);
     CHECK(!strchr(s, '\b') && !strchr(s, '\r') && !strchr(s, '\x1b'));
-    CHECK(strstr(s, "1/3 ━━━━━━") && strstr(s, "3/3 ━━━━━━━━━━━━━━━━━━━━ 3s 1s/step - loss: 0.5000\n"));
+    CHECK(strstr(s, "1/3 ━━━━━━") &&
+          strstr(s, "3/3 ━━━━━━━━━━━━━━━━━━━━ 3s 1s/step - loss: 0.5000\n"));
     free(s);
 }
 

@@ -46,7 +46,8 @@ typedef struct lm_checkpoint_opts {
  * (lm_save); any other path gets lm_save_weights' file (so it must end in
  * ".weights.h5", or the save fails the fit). */
 lm_callback *lm_model_checkpoint_(const char *filepath, lm_checkpoint_opts o);
-#define lm_model_checkpoint(path, ...) lm_model_checkpoint_((path), (lm_checkpoint_opts){__VA_ARGS__})
+#define lm_model_checkpoint(path, ...)                                                             \
+    lm_model_checkpoint_((path), (lm_checkpoint_opts){__VA_ARGS__})
 
 typedef struct lm_csv_logger_opts {
     char separator; /* default ',' */
@@ -61,7 +62,7 @@ typedef struct lm_reduce_lr_opts {
     int patience;        /* default 10; negative for 0 */
     int verbose;
     lm_monitor_mode mode;
-    double min_delta;    /* default 1e-4 */
+    double min_delta; /* default 1e-4 */
     int cooldown;
     double min_lr;
 } lm_reduce_lr_opts;

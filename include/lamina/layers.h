@@ -24,24 +24,24 @@ typedef struct lm_layer lm_layer;
 typedef enum lm_flag { LM_DEFAULT = 0, LM_TRUE = 1, LM_FALSE = 2 } lm_flag;
 
 /* Keras-style activation names for layer options. */
-#define LM_LINEAR LM_ACT_LINEAR
-#define LM_RELU LM_ACT_RELU
-#define LM_SIGMOID LM_ACT_SIGMOID
-#define LM_TANH LM_ACT_TANH
-#define LM_SOFTMAX LM_ACT_SOFTMAX
-#define LM_LEAKY_RELU LM_ACT_LEAKY_RELU
-#define LM_ELU LM_ACT_ELU
-#define LM_SELU LM_ACT_SELU
-#define LM_GELU LM_ACT_GELU
+#define LM_LINEAR       LM_ACT_LINEAR
+#define LM_RELU         LM_ACT_RELU
+#define LM_SIGMOID      LM_ACT_SIGMOID
+#define LM_TANH         LM_ACT_TANH
+#define LM_SOFTMAX      LM_ACT_SOFTMAX
+#define LM_LEAKY_RELU   LM_ACT_LEAKY_RELU
+#define LM_ELU          LM_ACT_ELU
+#define LM_SELU         LM_ACT_SELU
+#define LM_GELU         LM_ACT_GELU
 #define LM_HARD_SIGMOID LM_ACT_HARD_SIGMOID
-#define LM_SOFTPLUS LM_ACT_SOFTPLUS
-#define LM_SOFTSIGN LM_ACT_SOFTSIGN
-#define LM_SILU LM_ACT_SILU
-#define LM_SWISH LM_ACT_SILU
-#define LM_EXPONENTIAL LM_ACT_EXP
-#define LM_VALID LM_PAD_VALID
-#define LM_SAME LM_PAD_SAME
-#define LM_CAUSAL LM_PAD_CAUSAL
+#define LM_SOFTPLUS     LM_ACT_SOFTPLUS
+#define LM_SOFTSIGN     LM_ACT_SOFTSIGN
+#define LM_SILU         LM_ACT_SILU
+#define LM_SWISH        LM_ACT_SILU
+#define LM_EXPONENTIAL  LM_ACT_EXP
+#define LM_VALID        LM_PAD_VALID
+#define LM_SAME         LM_PAD_SAME
+#define LM_CAUSAL       LM_PAD_CAUSAL
 
 /* ---- initializers (Keras names and defaults) ---- */
 typedef enum lm_init_kind {
@@ -72,18 +72,18 @@ typedef struct lm_initializer {
     bool has_seed;
 } lm_initializer;
 
-#define lm_glorot_uniform(...) ((lm_initializer){.kind = LM_INIT_GLOROT_UNIFORM, __VA_ARGS__})
-#define lm_glorot_normal(...) ((lm_initializer){.kind = LM_INIT_GLOROT_NORMAL, __VA_ARGS__})
-#define lm_he_uniform(...) ((lm_initializer){.kind = LM_INIT_HE_UNIFORM, __VA_ARGS__})
-#define lm_he_normal(...) ((lm_initializer){.kind = LM_INIT_HE_NORMAL, __VA_ARGS__})
-#define lm_lecun_uniform(...) ((lm_initializer){.kind = LM_INIT_LECUN_UNIFORM, __VA_ARGS__})
-#define lm_lecun_normal(...) ((lm_initializer){.kind = LM_INIT_LECUN_NORMAL, __VA_ARGS__})
-#define lm_orthogonal(...) ((lm_initializer){.kind = LM_INIT_ORTHOGONAL, __VA_ARGS__})
-#define lm_zeros() ((lm_initializer){.kind = LM_INIT_ZEROS})
-#define lm_ones() ((lm_initializer){.kind = LM_INIT_ONES})
-#define lm_constant_init(v) ((lm_initializer){.kind = LM_INIT_CONSTANT, .value = (v)})
-#define lm_random_normal(...) ((lm_initializer){.kind = LM_INIT_RANDOM_NORMAL, __VA_ARGS__})
-#define lm_random_uniform(...) ((lm_initializer){.kind = LM_INIT_RANDOM_UNIFORM, __VA_ARGS__})
+#define lm_glorot_uniform(...)   ((lm_initializer){.kind = LM_INIT_GLOROT_UNIFORM, __VA_ARGS__})
+#define lm_glorot_normal(...)    ((lm_initializer){.kind = LM_INIT_GLOROT_NORMAL, __VA_ARGS__})
+#define lm_he_uniform(...)       ((lm_initializer){.kind = LM_INIT_HE_UNIFORM, __VA_ARGS__})
+#define lm_he_normal(...)        ((lm_initializer){.kind = LM_INIT_HE_NORMAL, __VA_ARGS__})
+#define lm_lecun_uniform(...)    ((lm_initializer){.kind = LM_INIT_LECUN_UNIFORM, __VA_ARGS__})
+#define lm_lecun_normal(...)     ((lm_initializer){.kind = LM_INIT_LECUN_NORMAL, __VA_ARGS__})
+#define lm_orthogonal(...)       ((lm_initializer){.kind = LM_INIT_ORTHOGONAL, __VA_ARGS__})
+#define lm_zeros()               ((lm_initializer){.kind = LM_INIT_ZEROS})
+#define lm_ones()                ((lm_initializer){.kind = LM_INIT_ONES})
+#define lm_constant_init(v)      ((lm_initializer){.kind = LM_INIT_CONSTANT, .value = (v)})
+#define lm_random_normal(...)    ((lm_initializer){.kind = LM_INIT_RANDOM_NORMAL, __VA_ARGS__})
+#define lm_random_uniform(...)   ((lm_initializer){.kind = LM_INIT_RANDOM_UNIFORM, __VA_ARGS__})
 #define lm_truncated_normal(...) ((lm_initializer){.kind = LM_INIT_TRUNCATED_NORMAL, __VA_ARGS__})
 
 /* Keras name of an initializer kind ("glorot_uniform", ...); NULL if invalid. */
@@ -98,8 +98,8 @@ lm_status lm_initializer_apply(lm_initializer init, lm_tensor *t);
 typedef struct lm_regularizer {
     double l1, l2;
 } lm_regularizer;
-#define lm_l1(x) ((lm_regularizer){.l1 = (x)})
-#define lm_l2(x) ((lm_regularizer){.l2 = (x)})
+#define lm_l1(x)       ((lm_regularizer){.l1 = (x)})
+#define lm_l2(x)       ((lm_regularizer){.l2 = (x)})
 #define lm_l1_l2(a, b) ((lm_regularizer){.l1 = (a), .l2 = (b)})
 
 /* Two sizes (kernel, pool, strides, dilation). LM_SIZE(3, 3). */
@@ -110,10 +110,10 @@ typedef struct lm_size2 {
 
 /* Options every layer accepts. input_shape (without the batch) or input_dim
  * makes a first Sequential layer define the model's input. */
-#define LM_LAYER_COMMON                                                                        \
-    const char *name;                                                                          \
-    lm_shape input_shape;                                                                      \
-    int64_t input_dim;                                                                         \
+#define LM_LAYER_COMMON                                                                            \
+    const char *name;                                                                              \
+    lm_shape input_shape;                                                                          \
+    int64_t input_dim;                                                                             \
     lm_flag trainable
 
 /* ---- core layers ---- */
@@ -203,9 +203,11 @@ typedef struct lm_global_pool_opts {
     bool keepdims;
 } lm_global_pool_opts;
 lm_layer *lm_global_average_pooling1d_(lm_global_pool_opts o);
-#define lm_global_average_pooling1d(...) lm_global_average_pooling1d_((lm_global_pool_opts){__VA_ARGS__})
+#define lm_global_average_pooling1d(...)                                                           \
+    lm_global_average_pooling1d_((lm_global_pool_opts){__VA_ARGS__})
 lm_layer *lm_global_average_pooling2d_(lm_global_pool_opts o);
-#define lm_global_average_pooling2d(...) lm_global_average_pooling2d_((lm_global_pool_opts){__VA_ARGS__})
+#define lm_global_average_pooling2d(...)                                                           \
+    lm_global_average_pooling2d_((lm_global_pool_opts){__VA_ARGS__})
 lm_layer *lm_global_max_pooling1d_(lm_global_pool_opts o);
 #define lm_global_max_pooling1d(...) lm_global_max_pooling1d_((lm_global_pool_opts){__VA_ARGS__})
 lm_layer *lm_global_max_pooling2d_(lm_global_pool_opts o);
@@ -262,7 +264,7 @@ typedef struct lm_rnn_layer_opts {
     LM_LAYER_COMMON;
     lm_activation activation;           /* default tanh */
     lm_activation recurrent_activation; /* default sigmoid (LSTM, GRU) */
-    bool activations_set; /* take both activations as given, so LM_LINEAR is linear */
+    bool activations_set;               /* take both activations as given, so LM_LINEAR is linear */
     lm_flag use_bias;
     bool return_sequences, return_state, go_backwards;
     lm_flag unit_forget_bias; /* LSTM, default true */

@@ -49,7 +49,7 @@ lm_status lm_model_set_outputs(lm_model *m, int n, lm_kt *const *outs);
 lm_shape lm_kt_shape(const lm_kt *t);
 
 /* ---- inspection ---- */
-lm_ctx *lm_model_ctx(lm_model *m);         /* the model's context: threads, seed */
+lm_ctx *lm_model_ctx(lm_model *m); /* the model's context: threads, seed */
 const char *lm_model_name(const lm_model *m);
 /* First error met while building or training ("" if none) and its status. */
 const char *lm_model_error(const lm_model *m);
@@ -106,15 +106,15 @@ lm_loss lm_loss_from_name(const char *name);
 lm_metric lm_metric_from_name(const char *name);
 
 typedef struct lm_compile_opts {
-    lm_optimizer *optimizer; /* owned by the model; default rmsprop, as Keras */
-    lm_loss loss;            /* for every output, unless losses is given */
-    const lm_loss *losses;   /* one per output */
+    lm_optimizer *optimizer;    /* owned by the model; default rmsprop, as Keras */
+    lm_loss loss;               /* for every output, unless losses is given */
+    const lm_loss *losses;      /* one per output */
     const double *loss_weights; /* one per output, default 1 */
     bool from_logits;
-    double huber_delta;      /* default 1.0 */
+    double huber_delta; /* default 1.0 */
     const lm_metric *metrics;
-    int top_k;               /* for top-k metrics, default 5 */
-    double threshold;        /* binary accuracy, precision, recall; default 0.5 */
+    int top_k;        /* for top-k metrics, default 5 */
+    double threshold; /* binary accuracy, precision, recall; default 0.5 */
 } lm_compile_opts;
 lm_status lm_compile_(lm_model *m, lm_compile_opts o);
 #define lm_compile(m, ...) lm_compile_((m), (lm_compile_opts){__VA_ARGS__})
@@ -123,12 +123,12 @@ lm_status lm_compile_(lm_model *m, lm_compile_opts o);
 #define LM_SILENT (-1) /* .verbose: no output (0 means the default, 1) */
 
 typedef struct lm_fit_opts {
-    int epochs;     /* default 1 */
-    int batch_size; /* default 32 */
-    int verbose;    /* 1 progress bar (default), 2 a line per epoch, LM_SILENT */
+    int epochs;              /* default 1 */
+    int batch_size;          /* default 32 */
+    int verbose;             /* 1 progress bar (default), 2 a line per epoch, LM_SILENT */
     double validation_split; /* the last fraction of the data, as Keras */
     lm_tensor *validation_x, *validation_y;
-    lm_flag shuffle;         /* default true: reshuffled every epoch */
+    lm_flag shuffle;            /* default true: reshuffled every epoch */
     const double *class_weight; /* indexed by class, n_class_weight entries */
     int n_class_weight;
     lm_tensor *sample_weight; /* (N,) */
@@ -157,7 +157,7 @@ typedef struct lm_eval_opts {
  * first, then the metrics in lm_model_metric_name order) and returns how many
  * there are, or -1 on error. */
 int lm_evaluate_(lm_model *m, lm_tensor *x, lm_tensor *y, double *out, int max, lm_eval_opts o);
-#define lm_evaluate(m, x, y, out, max, ...)                                                    \
+#define lm_evaluate(m, x, y, out, max, ...)                                                        \
     lm_evaluate_((m), (x), (y), (out), (max), (lm_eval_opts){__VA_ARGS__})
 int lm_evaluate_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_tensor *const *y,
                       double *out, int max, lm_eval_opts o);
@@ -180,13 +180,13 @@ int lm_predict_multi(lm_model *m, int n_x, lm_tensor *const *x, int max_out, lm_
 int lm_train_on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sample_weight,
                       double *out, int max);
 /* Loss and metrics of one batch without training. */
-int lm_test_on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sample_weight,
-                     double *out, int max);
+int lm_test_on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sample_weight, double *out,
+                     int max);
 /* Outputs of one batch. */
 lm_tensor *lm_predict_on_batch(lm_model *m, lm_tensor *x);
 
 /* ---- history ---- */
-int lm_history_epochs(const lm_history *h);   /* epochs recorded */
+int lm_history_epochs(const lm_history *h); /* epochs recorded */
 int lm_history_key_count(const lm_history *h);
 const char *lm_history_key(const lm_history *h, int i); /* "loss", "val_accuracy", ... */
 /* The value of key at epoch index i (0-based), NaN if absent. */

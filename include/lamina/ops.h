@@ -193,8 +193,7 @@ lm_node *lm_op_dropout(lm_graph *g, lm_node *x, float rate, uint64_t seed);
  * must be variables and get no gradient. Keras defaults: momentum 0.99,
  * epsilon 1e-3. */
 lm_node *lm_op_batch_norm(lm_graph *g, lm_node *x, lm_node *gamma, lm_node *beta,
-                          lm_node *moving_mean, lm_node *moving_var, float momentum,
-                          float epsilon);
+                          lm_node *moving_mean, lm_node *moving_var, float momentum, float epsilon);
 /* Layer normalisation over the last axis, as Keras 3:
  * (x - mean) * rsqrt(biased var + epsilon) * gamma + beta (Keras default
  * epsilon 1e-3); gamma or beta may be NULL. */
@@ -202,13 +201,13 @@ lm_node *lm_op_layer_norm(lm_graph *g, lm_node *x, lm_node *gamma, lm_node *beta
 
 /* ---- recurrent layers over a whole sequence ---- */
 typedef struct lm_rnn_opts {
-    bool return_sequences;   /* output (N, T, H) rather than (N, H) */
-    bool go_backwards;       /* read the sequence from the end (output not reversed back) */
-    lm_activation activation;           /* 0 means tanh unless activations_set */
+    bool return_sequences;    /* output (N, T, H) rather than (N, H) */
+    bool go_backwards;        /* read the sequence from the end (output not reversed back) */
+    lm_activation activation; /* 0 means tanh unless activations_set */
     lm_activation recurrent_activation; /* 0 means sigmoid (LSTM, GRU) unless activations_set */
-    bool reset_after;        /* GRU: Keras 3 default is true; set .reset_after_set to honour false */
+    bool reset_after; /* GRU: Keras 3 default is true; set .reset_after_set to honour false */
     bool reset_after_set;
-    bool activations_set;    /* take both activations as given, so 0 is linear */
+    bool activations_set; /* take both activations as given, so 0 is linear */
 } lm_rnn_opts;
 
 /* Activations: tanh, sigmoid, relu, linear, hard_sigmoid. The returned node
@@ -220,8 +219,7 @@ lm_node *lm_op_simple_rnn(lm_graph *g, lm_node *x, lm_node *kernel, lm_node *rec
 /* LSTM with gates in Keras order i, f, c, o: kernel (F, 4H), recurrent (H, 4H),
  * bias (4H) or NULL, h0/c0 (N, H) or NULL. *h_last and *c_last may be NULL. */
 lm_node *lm_op_lstm(lm_graph *g, lm_node *x, lm_node *kernel, lm_node *recurrent, lm_node *bias,
-                    lm_node *h0, lm_node *c0, lm_rnn_opts o, lm_node **h_last,
-                    lm_node **c_last);
+                    lm_node *h0, lm_node *c0, lm_rnn_opts o, lm_node **h_last, lm_node **c_last);
 /* GRU with gates in Keras order z, r, h: kernel (F, 3H), recurrent (H, 3H),
  * bias (2, 3H) with reset_after, (3H) without, or NULL. */
 lm_node *lm_op_gru(lm_graph *g, lm_node *x, lm_node *kernel, lm_node *recurrent, lm_node *bias,
@@ -236,8 +234,7 @@ lm_node *lm_op_mse(lm_graph *g, lm_node *y_true, lm_node *y_pred);
 lm_node *lm_op_mae(lm_graph *g, lm_node *y_true, lm_node *y_pred);
 lm_node *lm_op_huber(lm_graph *g, lm_node *y_true, lm_node *y_pred, float delta);
 /* Probabilities are clipped to [1e-7, 1 - 1e-7] as Keras does, unless from_logits. */
-lm_node *lm_op_binary_crossentropy(lm_graph *g, lm_node *y_true, lm_node *y_pred,
-                                   bool from_logits);
+lm_node *lm_op_binary_crossentropy(lm_graph *g, lm_node *y_true, lm_node *y_pred, bool from_logits);
 lm_node *lm_op_categorical_crossentropy(lm_graph *g, lm_node *y_true, lm_node *y_pred,
                                         bool from_logits);
 /* y_true holds class indices (int32, int64, uint8 or float, truncated like

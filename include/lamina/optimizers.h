@@ -36,13 +36,13 @@ void lm_schedule_free(lm_schedule *s);
  * lm_optimizer_build rejects invalid ones (negative rates or norms, betas or
  * rho outside [0, 1), momentum outside [0, 1], more than one clipping
  * option) with a message naming the optimizer and the value. */
-#define LM_OPTIMIZER_COMMON                                                                    \
-    double learning_rate;     /* default: the optimizer's own (0.001, SGD 0.01) */             \
-    lm_schedule *schedule;    /* overrides learning_rate; owned by the optimizer */            \
-    double clipnorm;          /* clip each gradient to this L2 norm */                         \
-    double clipvalue;         /* clip each gradient element to [-v, v] */                      \
-    double global_clipnorm;   /* clip all gradients together to this L2 norm */                \
-    double weight_decay       /* decoupled decay, lr * wd * w, before the update */
+#define LM_OPTIMIZER_COMMON                                                                        \
+    double learning_rate;   /* default: the optimizer's own (0.001, SGD 0.01) */                   \
+    lm_schedule *schedule;  /* overrides learning_rate; owned by the optimizer */                  \
+    double clipnorm;        /* clip each gradient to this L2 norm */                               \
+    double clipvalue;       /* clip each gradient element to [-v, v] */                            \
+    double global_clipnorm; /* clip all gradients together to this L2 norm */                      \
+    double weight_decay     /* decoupled decay, lr * wd * w, before the update */
 
 typedef struct lm_sgd_opts {
     LM_OPTIMIZER_COMMON;
@@ -67,7 +67,7 @@ lm_optimizer *lm_adamw_(lm_adam_opts o);
 
 typedef struct lm_rmsprop_opts {
     LM_OPTIMIZER_COMMON;
-    double rho;     /* default 0.9 */
+    double rho; /* default 0.9 */
     double momentum;
     double epsilon; /* default 1e-7 */
     bool centered;

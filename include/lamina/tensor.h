@@ -25,7 +25,7 @@ typedef struct lm_shape {
 } lm_shape;
 
 #define LM__NARGS_(a, b, c, d, e, f, g, h, n, ...) n
-#define LM__NARGS(...) LM__NARGS_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define LM__NARGS(...)                             LM__NARGS_(__VA_ARGS__, 8, 7, 6, 5, 4, 3, 2, 1, 0)
 /* LM_SHAPE(28, 28, 1): a shape literal of 1 to 8 dimensions. */
 #define LM_SHAPE(...) ((lm_shape){LM__NARGS(__VA_ARGS__), {__VA_ARGS__}})
 /* The shape of a scalar (0 dimensions). */

@@ -77,10 +77,14 @@ const char *lm_ctx_isa(const lm_ctx *ctx) {
 lm_status lm_ctx_set_isa(lm_ctx *ctx, const char *isa) {
     if (!ctx || !isa) return LM_ERR_ARG;
     lm_isa want;
-    if (!strcmp(isa, "avx512")) want = LM_ISA_AVX512;
-    else if (!strcmp(isa, "avx2")) want = LM_ISA_AVX2;
-    else if (!strcmp(isa, "generic")) want = LM_ISA_GENERIC;
-    else return lm_fail(ctx, LM_ERR_ARG, "unknown kernel set \"%s\"", isa);
+    if (!strcmp(isa, "avx512"))
+        want = LM_ISA_AVX512;
+    else if (!strcmp(isa, "avx2"))
+        want = LM_ISA_AVX2;
+    else if (!strcmp(isa, "generic"))
+        want = LM_ISA_GENERIC;
+    else
+        return lm_fail(ctx, LM_ERR_ARG, "unknown kernel set \"%s\"", isa);
     if (want > ctx->isa_max)
         return lm_fail(ctx, LM_ERR_UNSUPPORTED, "this CPU does not support %s", isa);
     lm_gemm *g = lm_gemm_new(want, ctx->nthreads);

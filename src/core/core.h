@@ -13,7 +13,7 @@
 #include "cpu/cpu.h"
 #include "cpu/gemm.h"
 
-#define LM_ALIGN 64
+#define LM_ALIGN       64
 #define LM_MAX_THREADS 256
 
 #if defined(__GNUC__)

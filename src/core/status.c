@@ -5,16 +5,26 @@
 
 const char *lm_status_str(lm_status s) {
     switch (s) {
-    case LM_OK: return "ok";
-    case LM_ERR_ARG: return "invalid argument";
-    case LM_ERR_SHAPE: return "shape mismatch";
-    case LM_ERR_DTYPE: return "dtype mismatch";
-    case LM_ERR_OOM: return "out of memory";
-    case LM_ERR_IO: return "input/output error";
-    case LM_ERR_FORMAT: return "malformed data";
-    case LM_ERR_UNSUPPORTED: return "unsupported";
-    case LM_ERR_STATE: return "invalid state";
-    case LM_ERR_NUMERIC: return "numeric error";
+    case LM_OK:
+        return "ok";
+    case LM_ERR_ARG:
+        return "invalid argument";
+    case LM_ERR_SHAPE:
+        return "shape mismatch";
+    case LM_ERR_DTYPE:
+        return "dtype mismatch";
+    case LM_ERR_OOM:
+        return "out of memory";
+    case LM_ERR_IO:
+        return "input/output error";
+    case LM_ERR_FORMAT:
+        return "malformed data";
+    case LM_ERR_UNSUPPORTED:
+        return "unsupported";
+    case LM_ERR_STATE:
+        return "invalid state";
+    case LM_ERR_NUMERIC:
+        return "numeric error";
     }
     return "unknown status";
 }

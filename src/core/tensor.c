@@ -7,23 +7,35 @@
 
 size_t lm_dtype_size(lm_dtype dt) {
     switch (dt) {
-    case LM_F32: return 4;
-    case LM_F64: return 8;
-    case LM_I32: return 4;
-    case LM_I64: return 8;
-    case LM_U8: return 1;
-    default: return 0;
+    case LM_F32:
+        return 4;
+    case LM_F64:
+        return 8;
+    case LM_I32:
+        return 4;
+    case LM_I64:
+        return 8;
+    case LM_U8:
+        return 1;
+    default:
+        return 0;
     }
 }
 
 const char *lm_dtype_name(lm_dtype dt) {
     switch (dt) {
-    case LM_F32: return "float32";
-    case LM_F64: return "float64";
-    case LM_I32: return "int32";
-    case LM_I64: return "int64";
-    case LM_U8: return "uint8";
-    default: return "invalid";
+    case LM_F32:
+        return "float32";
+    case LM_F64:
+        return "float64";
+    case LM_I32:
+        return "int32";
+    case LM_I64:
+        return "int64";
+    case LM_U8:
+        return "uint8";
+    default:
+        return "invalid";
     }
 }
 
@@ -41,9 +53,12 @@ int64_t lm_shape_numel(lm_shape s) {
     int64_t n = 1;
     bool empty = false;
     for (int i = 0; i < s.ndim; i++) {
-        if (!s.dims[i]) empty = true;
-        else if (n > INT64_MAX / s.dims[i]) return -1;
-        else n *= s.dims[i];
+        if (!s.dims[i])
+            empty = true;
+        else if (n > INT64_MAX / s.dims[i])
+            return -1;
+        else
+            n *= s.dims[i];
     }
     return empty ? 0 : n;
 }
@@ -53,8 +68,10 @@ char *lm_shape_str(lm_shape s, char *buf, size_t len) {
     size_t o = 0;
     o += (size_t)snprintf(buf + o, len - o, "(");
     for (int i = 0; i < s.ndim && o < len; i++) {
-        if (s.dims[i] == -1) o += (size_t)snprintf(buf + o, len - o, "%sNone", i ? ", " : "");
-        else o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? ", " : "", (long long)s.dims[i]);
+        if (s.dims[i] == -1)
+            o += (size_t)snprintf(buf + o, len - o, "%sNone", i ? ", " : "");
+        else
+            o += (size_t)snprintf(buf + o, len - o, "%s%lld", i ? ", " : "", (long long)s.dims[i]);
     }
     if (o < len) o += (size_t)snprintf(buf + o, len - o, s.ndim == 1 ? ",)" : ")");
     return buf;
@@ -244,23 +261,40 @@ static int64_t elem_offset(const lm_tensor *t, int64_t i) {
 
 static double load_elem(const void *base, lm_dtype dt, int64_t off) {
     switch (dt) {
-    case LM_F32: return ((const float *)base)[off];
-    case LM_F64: return ((const double *)base)[off];
-    case LM_I32: return ((const int32_t *)base)[off];
-    case LM_I64: return (double)((const int64_t *)base)[off];
-    case LM_U8: return ((const uint8_t *)base)[off];
-    default: return NAN;
+    case LM_F32:
+        return ((const float *)base)[off];
+    case LM_F64:
+        return ((const double *)base)[off];
+    case LM_I32:
+        return ((const int32_t *)base)[off];
+    case LM_I64:
+        return (double)((const int64_t *)base)[off];
+    case LM_U8:
+        return ((const uint8_t *)base)[off];
+    default:
+        return NAN;
     }
 }
 
 static void store_elem(void *base, lm_dtype dt, int64_t off, double v) {
     switch (dt) {
-    case LM_F32: ((float *)base)[off] = (float)v; break;
-    case LM_F64: ((double *)base)[off] = v; break;
-    case LM_I32: ((int32_t *)base)[off] = (int32_t)v; break;
-    case LM_I64: ((int64_t *)base)[off] = (int64_t)v; break;
-    case LM_U8: ((uint8_t *)base)[off] = (uint8_t)v; break;
-    default: break;
+    case LM_F32:
+        ((float *)base)[off] = (float)v;
+        break;
+    case LM_F64:
+        ((double *)base)[off] = v;
+        break;
+    case LM_I32:
+        ((int32_t *)base)[off] = (int32_t)v;
+        break;
+    case LM_I64:
+        ((int64_t *)base)[off] = (int64_t)v;
+        break;
+    case LM_U8:
+        ((uint8_t *)base)[off] = (uint8_t)v;
+        break;
+    default:
+        break;
     }
 }
 
@@ -306,8 +340,10 @@ static void strided_copy(lm_tensor *t, void *packed, bool to_tensor) {
     for (int64_t i = 0; i < n; i++) {
         char *e = base + (size_t)elem_offset(t, i) * es;
         char *p = (char *)packed + (size_t)i * es;
-        if (to_tensor) memcpy(e, p, es);
-        else memcpy(p, e, es);
+        if (to_tensor)
+            memcpy(e, p, es);
+        else
+            memcpy(p, e, es);
     }
 }
 
@@ -317,8 +353,10 @@ lm_status lm_tensor_copy_from(lm_tensor *t, const void *src, size_t nbytes) {
     lm_status s = check_bytes(t, nbytes, "tensor_copy_from");
     if (s) return s;
     if (!nbytes) return LM_OK;
-    if (lm_tensor_is_contiguous(t)) memcpy(lm_tensor_data(t), src, nbytes);
-    else strided_copy(t, (void *)src, true);
+    if (lm_tensor_is_contiguous(t))
+        memcpy(lm_tensor_data(t), src, nbytes);
+    else
+        strided_copy(t, (void *)src, true);
     return LM_OK;
 }
 
@@ -328,8 +366,10 @@ lm_status lm_tensor_copy_to(const lm_tensor *t, void *dst, size_t nbytes) {
     lm_status s = check_bytes(t, nbytes, "tensor_copy_to");
     if (s) return s;
     if (!nbytes) return LM_OK;
-    if (lm_tensor_is_contiguous(t)) memcpy(dst, lm_tensor_cdata(t), nbytes);
-    else strided_copy((lm_tensor *)t, dst, false);
+    if (lm_tensor_is_contiguous(t))
+        memcpy(dst, lm_tensor_cdata(t), nbytes);
+    else
+        strided_copy((lm_tensor *)t, dst, false);
     return LM_OK;
 }
 
@@ -350,7 +390,8 @@ lm_status lm_tensor_assign(lm_tensor *dst, const lm_tensor *src) {
     }
     int64_t n = lm_tensor_numel(src);
     if (dst->dt == src->dt && lm_tensor_is_contiguous(dst) && lm_tensor_is_contiguous(src)) {
-        if (n) memcpy(lm_tensor_data(dst), lm_tensor_cdata(src), (size_t)n * lm_dtype_size(dst->dt));
+        if (n)
+            memcpy(lm_tensor_data(dst), lm_tensor_cdata(src), (size_t)n * lm_dtype_size(dst->dt));
         return LM_OK;
     }
     for (int64_t i = 0; i < n; i++)
@@ -381,9 +422,12 @@ lm_tensor *lm_tensor_reshape(lm_tensor *t, lm_shape shape) {
     int64_t n = lm_tensor_numel(t), known = 1;
     int unknown = -1;
     for (int i = 0; i < shape.ndim; i++) {
-        if (shape.dims[i] == -1 && unknown < 0) unknown = i;
-        else if (shape.dims[i] < 0) goto bad;
-        else known *= shape.dims[i];
+        if (shape.dims[i] == -1 && unknown < 0)
+            unknown = i;
+        else if (shape.dims[i] < 0)
+            goto bad;
+        else
+            known *= shape.dims[i];
     }
     if (unknown >= 0) {
         if (known == 0 || n % known) goto bad;
@@ -412,8 +456,7 @@ lm_tensor *lm_tensor_transpose(lm_tensor *t, const int *perm) {
     bool seen[LM_MAX_DIMS] = {false};
     for (int i = 0; i < t->ndim; i++) {
         if (perm[i] < 0 || perm[i] >= t->ndim || seen[perm[i]]) {
-            lm_fail(t->ctx, LM_ERR_ARG, "transpose: perm is not a permutation of %d axes",
-                    t->ndim);
+            lm_fail(t->ctx, LM_ERR_ARG, "transpose: perm is not a permutation of %d axes", t->ndim);
             return NULL;
         }
         seen[perm[i]] = true;
@@ -436,9 +479,8 @@ lm_tensor *lm_tensor_slice(lm_tensor *t, int axis, int64_t start, int64_t stop, 
     }
     int64_t n = t->shape[axis];
     if (step <= 0 || start < 0 || stop > n || start > stop) {
-        lm_fail(t->ctx, LM_ERR_ARG,
-                "slice: [%lld:%lld:%lld] is invalid for axis %d of size %lld", (long long)start,
-                (long long)stop, (long long)step, axis, (long long)n);
+        lm_fail(t->ctx, LM_ERR_ARG, "slice: [%lld:%lld:%lld] is invalid for axis %d of size %lld",
+                (long long)start, (long long)stop, (long long)step, axis, (long long)n);
         return NULL;
     }
     lm_tensor *v = new_view(t);
@@ -486,8 +528,7 @@ static lm_status check_float(const lm_tensor *t, const char *fn) {
 lm_status lm_tensor_random_uniform(lm_tensor *t, double lo, double hi) {
     lm_status s = check_float(t, "random_uniform");
     if (s) return s;
-    if (!(hi >= lo))
-        return lm_fail(t->ctx, LM_ERR_ARG, "random_uniform: hi %g < lo %g", hi, lo);
+    if (!(hi >= lo)) return lm_fail(t->ctx, LM_ERR_ARG, "random_uniform: hi %g < lo %g", hi, lo);
     int64_t n = lm_tensor_numel(t);
     for (int64_t i = 0; i < n; i++)
         store_elem(t->buf->data, t->dt, elem_offset(t, i),
@@ -498,8 +539,7 @@ lm_status lm_tensor_random_uniform(lm_tensor *t, double lo, double hi) {
 lm_status lm_tensor_random_normal(lm_tensor *t, double mean, double stddev) {
     lm_status s = check_float(t, "random_normal");
     if (s) return s;
-    if (!(stddev >= 0))
-        return lm_fail(t->ctx, LM_ERR_ARG, "random_normal: stddev %g < 0", stddev);
+    if (!(stddev >= 0)) return lm_fail(t->ctx, LM_ERR_ARG, "random_normal: stddev %g < 0", stddev);
     int64_t n = lm_tensor_numel(t);
     for (int64_t i = 0; i < n; i++)
         store_elem(t->buf->data, t->dt, elem_offset(t, i),

@@ -11,13 +11,13 @@
 #define WG_BLOCK 512 /* pixels per partial sum of the filter gradient */
 
 /* Stores NP x NV accumulators to yp (row stride O) after the epilogue. */
-AI void store_out(__m512 acc[][4], float *yp, int64_t O, const float *bias, bool relu,
-                  __mmask16 ml, const int NP, const int NV) {
+AI void store_out(__m512 acc[][4], float *yp, int64_t O, const float *bias, bool relu, __mmask16 ml,
+                  const int NP, const int NV) {
     __m512 bv[4], zero = _mm512_setzero_ps();
     for (int v = 0; v < NV; v++)
-        bv[v] = !bias          ? zero
+        bv[v] = !bias         ? zero
                 : v == NV - 1 ? _mm512_maskz_loadu_ps(ml, bias + 16 * v)
-                               : _mm512_loadu_ps(bias + 16 * v);
+                              : _mm512_loadu_ps(bias + 16 * v);
     for (int i = 0; i < NP; i++)
         for (int v = 0; v < NV; v++) {
             __m512 r = _mm512_add_ps(acc[i][v], bv[v]);

@@ -34,8 +34,11 @@ lm_isa lm_cpu_detect(void) {
 
 const char *lm_isa_name(lm_isa isa) {
     switch (isa) {
-    case LM_ISA_AVX512: return "avx512";
-    case LM_ISA_AVX2: return "avx2";
-    default: return "generic";
+    case LM_ISA_AVX512:
+        return "avx512";
+    case LM_ISA_AVX2:
+        return "avx2";
+    default:
+        return "generic";
     }
 }

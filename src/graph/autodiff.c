@@ -58,8 +58,8 @@ lm_status lm_gradients(lm_graph *g, lm_node *loss, lm_node *grad_loss, int n, lm
         if (def->flags & LM_OPF_SOURCE) continue;
         if (!def->grad) {
             if (def->flags & LM_OPF_NONDIFF) continue;
-            st = lm_fail(g->ctx, LM_ERR_UNSUPPORTED, "grad: op %s (%s) has no gradient",
-                         def->name, node->name);
+            st = lm_fail(g->ctx, LM_ERR_UNSUPPORTED, "grad: op %s (%s) has no gradient", def->name,
+                         node->name);
             break;
         }
         lm_node *gx[LM_MAX_INPUTS] = {NULL};

@@ -69,8 +69,10 @@ const char *lm_shp(lm_shape s, char buf[static 96]) {
 
 static void infer_prefix(const lm_infer *s, char *buf, size_t len) {
     const lm_graph *g = s->node ? s->node->g : NULL;
-    if (g && g->scope[0]) snprintf(buf, len, "%s/%s", g->scope, s->op_name);
-    else snprintf(buf, len, "%s", s->op_name);
+    if (g && g->scope[0])
+        snprintf(buf, len, "%s/%s", g->scope, s->op_name);
+    else
+        snprintf(buf, len, "%s", s->op_name);
 }
 
 lm_status lm_infer_fail(lm_infer *s, lm_status st, const char *fmt, ...) {
@@ -99,11 +101,16 @@ lm_status lm_infer_broadcast(lm_infer *s, lm_shape a, lm_shape b, lm_shape *out)
         int ia = a.ndim - r.ndim + i, ib = b.ndim - r.ndim + i;
         int64_t da = ia >= 0 ? a.dims[ia] : 1, db = ib >= 0 ? b.dims[ib] : 1;
         int64_t d;
-        if (da == db) d = da;
-        else if (da == 1) d = db;
-        else if (db == 1) d = da;
-        else if (da == -1) d = db; /* unknown meets known: the known size must hold */
-        else if (db == -1) d = da;
+        if (da == db)
+            d = da;
+        else if (da == 1)
+            d = db;
+        else if (db == 1)
+            d = da;
+        else if (da == -1)
+            d = db; /* unknown meets known: the known size must hold */
+        else if (db == -1)
+            d = da;
         else {
             char x[96], y[96];
             return lm_infer_fail(s, LM_ERR_SHAPE, "shapes %s and %s cannot be broadcast together",
@@ -176,8 +183,8 @@ lm_node *lm_node_make(lm_graph *g, int op, int n_in, lm_node *const *in, const l
             return lm_graph_fail(g, LM_ERR_ARG, "%s: input %d is NULL", def->name, i);
         }
         if (in[i]->g != g)
-            return lm_graph_fail(g, LM_ERR_ARG, "%s: input %d belongs to another graph",
-                                 def->name, i);
+            return lm_graph_fail(g, LM_ERR_ARG, "%s: input %d belongs to another graph", def->name,
+                                 i);
     }
     lm_infer s;
     memset(&s, 0, sizeof s);
@@ -214,8 +221,8 @@ lm_node *lm_placeholder(lm_graph *g, lm_dtype dt, lm_shape shape, const char *na
     char b[96];
     if (!lm_dtype_size(dt)) return lm_graph_fail(g, LM_ERR_DTYPE, "placeholder: invalid dtype");
     if (!lm_shape_valid(shape, true))
-        return lm_graph_fail(g, LM_ERR_SHAPE, "placeholder %s: invalid shape %s",
-                             name ? name : "", lm_shp(shape, b));
+        return lm_graph_fail(g, LM_ERR_SHAPE, "placeholder %s: invalid shape %s", name ? name : "",
+                             lm_shp(shape, b));
     lm_node *n = node_alloc(g, LM_OP_PLACEHOLDER);
     if (!n) return NULL;
     n->dt = dt;
@@ -248,16 +255,19 @@ lm_node *lm_variable(lm_graph *g, const char *name, lm_dtype dt, lm_shape shape)
             if (g->nodes[i]->op == LM_OP_VARIABLE && !strcmp(g->nodes[i]->name, name))
                 return lm_graph_fail(g, LM_ERR_ARG, "variable name \"%s\" is already used", name);
     lm_tensor *v = lm_tensor_new(g->ctx, dt, shape);
-    if (!v) return lm_graph_fail(g, LM_ERR_OOM, "variable %s: %s", name ? name : "",
-                                 lm_ctx_error(g->ctx));
+    if (!v)
+        return lm_graph_fail(g, LM_ERR_OOM, "variable %s: %s", name ? name : "",
+                             lm_ctx_error(g->ctx));
     return node_with_value(g, LM_OP_VARIABLE, name, v);
 }
 
 lm_node *lm_variable_shared(lm_graph *g, const char *name, lm_tensor *storage) {
     if (!g) return NULL;
-    if (!storage) return lm_graph_fail(g, LM_ERR_ARG, "variable %s: storage is NULL", name ? name : "");
+    if (!storage)
+        return lm_graph_fail(g, LM_ERR_ARG, "variable %s: storage is NULL", name ? name : "");
     if (!lm_tensor_is_contiguous(storage))
-        return lm_graph_fail(g, LM_ERR_ARG, "variable %s: storage is not contiguous", name ? name : "");
+        return lm_graph_fail(g, LM_ERR_ARG, "variable %s: storage is not contiguous",
+                             name ? name : "");
     lm_tensor *v = malloc(sizeof *v);
     if (!v) return lm_graph_fail(g, LM_ERR_OOM, "variable %s: out of memory", name ? name : "");
     *v = *storage;

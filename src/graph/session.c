@@ -106,8 +106,8 @@ lm_session *lm_session_new(lm_graph *g, int n_out, lm_node *const *outputs) {
     s->n_out = n_out;
     s->out_slot = malloc((size_t)n_out * sizeof *s->out_slot);
     s->out_view = calloc((size_t)n_out, sizeof *s->out_view);
-    if (!s->slots || !s->calls || !s->live_off || !s->live_end || !s->live_slot ||
-        !s->out_slot || !s->out_view)
+    if (!s->slots || !s->calls || !s->live_off || !s->live_end || !s->live_slot || !s->out_slot ||
+        !s->out_view)
         goto oom;
     for (int i = 0; i < s->n_ids; i++) {
         int k = s->slot_of[i];
@@ -115,7 +115,7 @@ lm_session *lm_session_new(lm_graph *g, int n_out, lm_node *const *outputs) {
         slot *sl = &s->slots[k];
         sl->node = g->nodes[i];
         const lm_op_def *def = lm_op_get(sl->node->op);
-        sl->kind = (def->flags & LM_OPF_SOURCE) ? ST_EXT
+        sl->kind = (def->flags & LM_OPF_SOURCE)  ? ST_EXT
                    : (def->flags & LM_OPF_ALIAS) ? ST_ALIAS
                                                  : ST_ARENA;
         sl->root = sl->kind == ST_ALIAS ? s->slots[s->slot_of[sl->node->in[0]->id]].root : k;
@@ -139,8 +139,7 @@ lm_status lm_session_feed(lm_session *s, lm_node *ph, lm_tensor *value) {
     if (!s) return LM_ERR_ARG;
     if (!ph || !value) return lm_fail(s->ctx, LM_ERR_ARG, "feed: placeholder or value is NULL");
     if (ph->g != s->g || ph->op != LM_OP_PLACEHOLDER)
-        return lm_fail(s->ctx, LM_ERR_ARG, "feed: %s is not a placeholder of this graph",
-                       ph->name);
+        return lm_fail(s->ctx, LM_ERR_ARG, "feed: %s is not a placeholder of this graph", ph->name);
     char a[96], b[96];
     lm_shape vs = lm_tensor_shape(value);
     bool ok = vs.ndim == ph->shape.ndim;
@@ -263,9 +262,12 @@ static size_t arena_alloc(lm_session *s, size_t bytes, int owner, int end) {
 static void arena_release(lm_session *s, int tag) {
     for (int i = 0; i < s->n_live; i++)
         if (s->live_slot[i] == tag) {
-            memmove(s->live_off + i, s->live_off + i + 1, (size_t)(s->n_live - i - 1) * sizeof(size_t));
-            memmove(s->live_end + i, s->live_end + i + 1, (size_t)(s->n_live - i - 1) * sizeof(size_t));
-            memmove(s->live_slot + i, s->live_slot + i + 1, (size_t)(s->n_live - i - 1) * sizeof(int));
+            memmove(s->live_off + i, s->live_off + i + 1,
+                    (size_t)(s->n_live - i - 1) * sizeof(size_t));
+            memmove(s->live_end + i, s->live_end + i + 1,
+                    (size_t)(s->n_live - i - 1) * sizeof(size_t));
+            memmove(s->live_slot + i, s->live_slot + i + 1,
+                    (size_t)(s->n_live - i - 1) * sizeof(int));
             s->n_live--;
             return;
         }
@@ -326,8 +328,8 @@ static void resolve(lm_session *s) {
         lm_node *nd = sl->node;
         switch (sl->kind) {
         case ST_EXT:
-            sl->data = nd->op == LM_OP_PLACEHOLDER ? lm_tensor_data(sl->feed)
-                                                   : lm_tensor_data(nd->value);
+            sl->data =
+                nd->op == LM_OP_PLACEHOLDER ? lm_tensor_data(sl->feed) : lm_tensor_data(nd->value);
             sl->aux = NULL;
             break;
         case ST_ALIAS:

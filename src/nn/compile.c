@@ -63,7 +63,8 @@ static void unflatten(lm_train *t) {
         if (own) lm_tensor_move_storage(v, own, true);
         /* On OOM the weight keeps pointing into flat_p, which is then leaked
          * rather than freed under it. */
-        else t->flat_p = NULL;
+        else
+            t->flat_p = NULL;
     }
 }
 
@@ -144,23 +145,31 @@ lm_status lm_compile_(lm_model *m, lm_compile_opts o) {
 /* Per-sample loss of one output. */
 static lm_node *loss_op(lm_graph *g, lm_train *t, lm_loss kind, lm_node *y, lm_node *p) {
     switch (kind) {
-    case LM_MEAN_SQUARED_ERROR: return lm_op_mse(g, y, p);
-    case LM_MEAN_ABSOLUTE_ERROR: return lm_op_mae(g, y, p);
-    case LM_HUBER: return lm_op_huber(g, y, p, (float)t->huber_delta);
-    case LM_BINARY_CROSSENTROPY: return lm_op_binary_crossentropy(g, y, p, t->from_logits);
-    case LM_CATEGORICAL_CROSSENTROPY: return lm_op_categorical_crossentropy(g, y, p, t->from_logits);
+    case LM_MEAN_SQUARED_ERROR:
+        return lm_op_mse(g, y, p);
+    case LM_MEAN_ABSOLUTE_ERROR:
+        return lm_op_mae(g, y, p);
+    case LM_HUBER:
+        return lm_op_huber(g, y, p, (float)t->huber_delta);
+    case LM_BINARY_CROSSENTROPY:
+        return lm_op_binary_crossentropy(g, y, p, t->from_logits);
+    case LM_CATEGORICAL_CROSSENTROPY:
+        return lm_op_categorical_crossentropy(g, y, p, t->from_logits);
     case LM_SPARSE_CATEGORICAL_CROSSENTROPY:
         return lm_op_sparse_categorical_crossentropy(g, y, p, t->from_logits);
-    default: return NULL;
+    default:
+        return NULL;
     }
 }
 
 /* l1 * sum|w| + l2 * sum w^2 */
 static lm_node *penalty(lm_graph *g, lm_node *w, lm_regularizer r) {
     lm_node *p = NULL;
-    if (r.l1 != 0) p = lm_op_scale(g, lm_op_sum(g, lm_op_abs(g, w), 0, NULL, false), (float)r.l1, 0);
+    if (r.l1 != 0)
+        p = lm_op_scale(g, lm_op_sum(g, lm_op_abs(g, w), 0, NULL, false), (float)r.l1, 0);
     if (r.l2 != 0) {
-        lm_node *q = lm_op_scale(g, lm_op_sum(g, lm_op_square(g, w), 0, NULL, false), (float)r.l2, 0);
+        lm_node *q =
+            lm_op_scale(g, lm_op_sum(g, lm_op_square(g, w), 0, NULL, false), (float)r.l2, 0);
         p = p ? lm_op_add(g, p, q) : q;
     }
     return p;
@@ -177,18 +186,16 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
     if (m->err) return m->err;
     if (n_y != m->n_outputs)
         return lm_fail(m->ctx, LM_ERR_ARG, "%s: the model has %d outputs, %d label arrays given",
-                             m->name, m->n_outputs, n_y);
+                       m->name, m->n_outputs, n_y);
     if (t->ready) {
         bool same = true;
-        for (int i = 0; i < n_y; i++)
-            same = same && t->y_ndim[i] == lm_tensor_ndim(y[i]);
+        for (int i = 0; i < n_y; i++) same = same && t->y_ndim[i] == lm_tensor_ndim(y[i]);
         if (same) return LM_OK;
         lm_train_reset(m);
     }
     bool any_loss = false;
     for (int i = 0; i < n_y; i++) any_loss = any_loss || t->loss[i] != LM_LOSS_NONE;
-    if (!any_loss)
-        return lm_fail(m->ctx, LM_ERR_STATE, "%s: compile was given no loss", m->name);
+    if (!any_loss) return lm_fail(m->ctx, LM_ERR_STATE, "%s: compile was given no loss", m->name);
 
     lm_graph *g = m->g;
     lm_node *total = NULL;
@@ -313,8 +320,7 @@ lm_status lm_train_prepare(lm_model *m, int n_y, const lm_tensor *const *y) {
         int64_t pps = 1, tps = 1;
         for (int d = 1; d < ps.ndim; d++) pps *= ps.dims[d];
         for (int d = 1; d < ys.ndim; d++) tps *= ys.dims[d];
-        lm_metric_state_ctx mc = {t->loss[i], pps, tps, t->y_dt[i], t->top_k, t->threshold,
-                                  ps, ys};
+        lm_metric_state_ctx mc = {t->loss[i], pps, tps, t->y_dt[i], t->top_k, t->threshold, ps, ys};
         for (int k = 0; k < t->n_metric_kinds; k++) {
             lm_metric_state *ms = lm_metric_state_new(t->metric_kinds[k], &mc, m->ctx);
             if (!ms) {

@@ -61,7 +61,7 @@ static lm_tensor *as_dtype(lm_tensor *t, lm_dtype dt, bool *own) {
 static lm_status check_inputs(lm_model *m, const char *fn, int n_x, lm_tensor *const *x) {
     if (n_x != m->n_inputs)
         return lm_fail(m->ctx, LM_ERR_ARG, "%s: %s has %d inputs, %d arrays given", fn, m->name,
-                             m->n_inputs, n_x);
+                       m->n_inputs, n_x);
     for (int i = 0; i < n_x; i++) {
         if (!x[i]) return lm_fail(m->ctx, LM_ERR_ARG, "%s: input array %d is NULL", fn, i);
         lm_shape want = m->inputs[i]->shape, got = lm_tensor_shape(x[i]);
@@ -71,9 +71,9 @@ static lm_status check_inputs(lm_model *m, const char *fn, int n_x, lm_tensor *c
         if (!ok) {
             char a[96], b[96];
             return lm_fail(m->ctx, LM_ERR_SHAPE,
-                                 "%s: input %s of %s expects data of shape %s, got %s", fn,
-                                 m->inputs[i]->name, m->name, lm_shape_str(want, a, sizeof a),
-                                 lm_shape_str(got, b, sizeof b));
+                           "%s: input %s of %s expects data of shape %s, got %s", fn,
+                           m->inputs[i]->name, m->name, lm_shape_str(want, a, sizeof a),
+                           lm_shape_str(got, b, sizeof b));
         }
     }
     return LM_OK;
@@ -100,12 +100,12 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
     for (int i = 1; i < n_x; i++)
         if (lm_tensor_dim(x[i], 0) != d->n)
             return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: input arrays have %lld and %lld samples", fn,
-                                 (long long)d->n, (long long)lm_tensor_dim(x[i], 0));
+                           (long long)d->n, (long long)lm_tensor_dim(x[i], 0));
     for (int i = 0; i < n_y; i++) {
         if (!y || !y[i]) return lm_fail(m->ctx, LM_ERR_ARG, "%s: label array %d is NULL", fn, i);
         if (lm_tensor_ndim(y[i]) < 1 || lm_tensor_dim(y[i], 0) != d->n)
             return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: x has %lld samples but y has %lld", fn,
-                                 (long long)d->n, (long long)lm_tensor_dim(y[i], 0));
+                           (long long)d->n, (long long)lm_tensor_dim(y[i], 0));
     }
     d->n_x = n_x;
     d->n_y = n_y;
@@ -115,8 +115,9 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
         if (!(d->y[i] = as_dtype(y[i], m->train->y_dt[i], &d->own_y[i]))) goto oom;
     if (sample_weight || class_weight) {
         if (sample_weight && (lm_tensor_numel(sample_weight) != d->n))
-            return lm_fail(m->ctx, LM_ERR_SHAPE, "%s: sample_weight has %lld values for %lld samples",
-                                 fn, (long long)lm_tensor_numel(sample_weight), (long long)d->n);
+            return lm_fail(m->ctx, LM_ERR_SHAPE,
+                           "%s: sample_weight has %lld values for %lld samples", fn,
+                           (long long)lm_tensor_numel(sample_weight), (long long)d->n);
         if (!(d->sw = malloc((size_t)d->n * sizeof *d->sw))) goto oom;
         for (int64_t i = 0; i < d->n; i++)
             d->sw[i] = sample_weight ? (float)lm_tensor_get(sample_weight, i) : 1.0f;
@@ -126,13 +127,15 @@ static lm_status dataset_init(lm_model *m, const char *fn, dataset *d, int n_x, 
             int64_t per = lm_tensor_numel(yt) / d->n;
             for (int64_t i = 0; i < d->n; i++) {
                 int64_t cls = 0;
-                if (per == 1) cls = (int64_t)llround(lm_tensor_get(yt, i));
+                if (per == 1)
+                    cls = (int64_t)llround(lm_tensor_get(yt, i));
                 else
                     for (int64_t k = 1; k < per; k++)
-                        if (lm_tensor_get(yt, i * per + k) > lm_tensor_get(yt, i * per + cls)) cls = k;
+                        if (lm_tensor_get(yt, i * per + k) > lm_tensor_get(yt, i * per + cls))
+                            cls = k;
                 if (cls < 0 || cls >= n_class_weight)
                     return lm_fail(m->ctx, LM_ERR_ARG, "%s: class %lld has no class_weight entry",
-                                         fn, (long long)cls);
+                                   fn, (long long)cls);
                 d->sw[i] *= (float)class_weight[cls];
             }
         }
@@ -151,7 +154,8 @@ static lm_status staging_init(lm_model *m, staging *s, const dataset *d, int64_t
         lm_shape sh = lm_tensor_shape(d->x[i]);
         sh.dims[0] = batch;
         if (!(s->x[i] = lm_tensor_new(m->ctx, lm_tensor_dtype(d->x[i]), sh))) goto oom;
-        if (!(s->dx[i] = lm_tensor_wrap(m->ctx, lm_tensor_dtype(d->x[i]), sh, lm_tensor_data(d->x[i]))))
+        if (!(s->dx[i] =
+                  lm_tensor_wrap(m->ctx, lm_tensor_dtype(d->x[i]), sh, lm_tensor_data(d->x[i]))))
             goto oom;
         s->n_x++;
     }
@@ -159,7 +163,8 @@ static lm_status staging_init(lm_model *m, staging *s, const dataset *d, int64_t
         lm_shape sh = lm_tensor_shape(d->y[i]);
         sh.dims[0] = batch;
         if (!(s->y[i] = lm_tensor_new(m->ctx, lm_tensor_dtype(d->y[i]), sh))) goto oom;
-        if (!(s->dy[i] = lm_tensor_wrap(m->ctx, lm_tensor_dtype(d->y[i]), sh, lm_tensor_data(d->y[i]))))
+        if (!(s->dy[i] =
+                  lm_tensor_wrap(m->ctx, lm_tensor_dtype(d->y[i]), sh, lm_tensor_data(d->y[i]))))
             goto oom;
         s->n_y++;
     }
@@ -265,10 +270,10 @@ static void metrics_logs(lm_model *m, lm_logs *logs, const char *prefix, double 
         }
 }
 
-#define FOR_CALLBACKS(cbs, hook, ...)                                                          \
-    do {                                                                                       \
-        for (int ci_ = 0; (cbs) && (cbs)[ci_]; ci_++)                                          \
-            if ((cbs)[ci_]->vt->hook) (cbs)[ci_]->vt->hook((cbs)[ci_], __VA_ARGS__);           \
+#define FOR_CALLBACKS(cbs, hook, ...)                                                              \
+    do {                                                                                           \
+        for (int ci_ = 0; (cbs) && (cbs)[ci_]; ci_++)                                              \
+            if ((cbs)[ci_]->vt->hook) (cbs)[ci_]->vt->hook((cbs)[ci_], __VA_ARGS__);               \
     } while (0)
 
 /* Loss and metrics over a dataset with the evaluation session. */
@@ -349,7 +354,8 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     int64_t batch = o.batch_size > 0 ? o.batch_size : 32;
     int verbose = o.verbose == 0 ? 1 : o.verbose < 0 ? 0 : o.verbose;
     if (o.validation_split < 0 || o.validation_split >= 1) {
-        lm_fail(m->ctx, LM_ERR_ARG, "fit: validation_split %g is outside [0, 1)", o.validation_split);
+        lm_fail(m->ctx, LM_ERR_ARG, "fit: validation_split %g is outside [0, 1)",
+                o.validation_split);
         return NULL;
     }
     if (x && x[0] && lm_tensor_ndim(x[0]) >= 1) {
@@ -374,13 +380,14 @@ lm_history *lm_fit_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_
     bool has_val = false;
     if (o.validation_x && o.validation_y) {
         lm_tensor *vx[1] = {o.validation_x}, *vy[1] = {o.validation_y};
-        if (dataset_init(m, "fit validation_data", &val, 1, vx, 1, vy, NULL, NULL, 0)) goto fail_data;
+        if (dataset_init(m, "fit validation_data", &val, 1, vx, 1, vy, NULL, NULL, 0))
+            goto fail_data;
         has_val = true;
     } else if (o.validation_split > 0) {
         n_train = (int64_t)floor((double)all.n * (1.0 - o.validation_split));
         if (n_train < 1 || n_train >= all.n) {
             lm_fail(m->ctx, LM_ERR_ARG, "fit: validation_split %g leaves %lld training samples",
-                          o.validation_split, (long long)n_train);
+                    o.validation_split, (long long)n_train);
             goto fail_data;
         }
         val = all; /* shares the arrays of `all` */
@@ -520,7 +527,8 @@ int lm_evaluate_multi(lm_model *m, int n_x, lm_tensor *const *x, int n_y, lm_ten
     }
     double loss;
     int verbose = o.verbose == 0 ? 1 : o.verbose < 0 ? 0 : o.verbose;
-    lm_status st = eval_loop(m, &d, o.batch_size > 0 ? o.batch_size : 32, verbose, o.callbacks, &loss);
+    lm_status st =
+        eval_loop(m, &d, o.batch_size > 0 ? o.batch_size : 32, verbose, o.callbacks, &loss);
     dataset_free(&d);
     if (st) return -1;
     lm_logs logs;
@@ -576,7 +584,8 @@ int lm_predict_multi(lm_model *m, int n_x, lm_tensor *const *x, int max_out, lm_
             lm_tensor *po = lm_session_output(sess, i);
             size_t bytes = (size_t)lm_tensor_numel(po) * sizeof(float);
             size_t row = bytes / (size_t)n;
-            memcpy((char *)lm_tensor_data(res[i]) + (size_t)(b * batch) * row, lm_tensor_data(po), bytes);
+            memcpy((char *)lm_tensor_data(res[i]) + (size_t)(b * batch) * row, lm_tensor_data(po),
+                   bytes);
         }
         if (pb) lm_progbar_update(pb, b + 1, &logs, b + 1 == steps);
     }
@@ -590,8 +599,10 @@ int lm_predict_multi(lm_model *m, int n_x, lm_tensor *const *x, int max_out, lm_
         return -1;
     }
     for (int i = 0; i < m->n_outputs; i++) {
-        if (i < max_out && out) out[i] = res[i];
-        else lm_tensor_free(res[i]);
+        if (i < max_out && out)
+            out[i] = res[i];
+        else
+            lm_tensor_free(res[i]);
     }
     return m->n_outputs;
 }
@@ -607,7 +618,7 @@ static int on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sw, doub
     if (!m || m->err) return -1;
     if (!m->train || !m->train->compiled) {
         lm_fail(m->ctx, LM_ERR_STATE, "%s_on_batch: %s must be compiled first",
-                      train ? "train" : "test", m->name);
+                train ? "train" : "test", m->name);
         return -1;
     }
     if (x && lm_tensor_ndim(x) >= 1) {
@@ -620,7 +631,8 @@ static int on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sw, doub
     }
     if (lm_train_prepare(m, 1, (const lm_tensor *const *)&y)) return -1;
     dataset d;
-    if (dataset_init(m, train ? "train_on_batch" : "test_on_batch", &d, 1, &x, 1, &y, sw, NULL, 0)) {
+    if (dataset_init(m, train ? "train_on_batch" : "test_on_batch", &d, 1, &x, 1, &y, sw, NULL,
+                     0)) {
         dataset_free(&d);
         return -1;
     }
@@ -635,8 +647,10 @@ static int on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sw, doub
     gather(&d, &s, 0, d.n);
     lm_status st = feed(m, sess, &s, d.n, views, true);
     if (!st) {
-        if (train) st = train_step(m);
-        else if ((st = lm_session_run(sess))) st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
+        if (train)
+            st = train_step(m);
+        else if ((st = lm_session_run(sess)))
+            st = lm_fail(m->ctx, st, "%s", lm_ctx_error(m->ctx));
     }
     int n = -1;
     if (!st) {
@@ -658,8 +672,8 @@ int lm_train_on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sample
     return on_batch(m, x, y, sample_weight, out, max, true);
 }
 
-int lm_test_on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sample_weight,
-                     double *out, int max) {
+int lm_test_on_batch(lm_model *m, lm_tensor *x, lm_tensor *y, lm_tensor *sample_weight, double *out,
+                     int max) {
     return on_batch(m, x, y, sample_weight, out, max, false);
 }
 

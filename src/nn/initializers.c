@@ -6,23 +6,35 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const init_names[LM_INIT_COUNT] = {
-    [LM_INIT_GLOROT_UNIFORM] = "glorot_uniform", [LM_INIT_GLOROT_NORMAL] = "glorot_normal",
-    [LM_INIT_HE_UNIFORM] = "he_uniform",         [LM_INIT_HE_NORMAL] = "he_normal",
-    [LM_INIT_LECUN_UNIFORM] = "lecun_uniform",   [LM_INIT_LECUN_NORMAL] = "lecun_normal",
-    [LM_INIT_ORTHOGONAL] = "orthogonal",         [LM_INIT_ZEROS] = "zeros",
-    [LM_INIT_ONES] = "ones",                     [LM_INIT_CONSTANT] = "constant",
-    [LM_INIT_RANDOM_NORMAL] = "random_normal",   [LM_INIT_RANDOM_UNIFORM] = "random_uniform",
-    [LM_INIT_TRUNCATED_NORMAL] = "truncated_normal"};
+static const char *const init_names[LM_INIT_COUNT] = {[LM_INIT_GLOROT_UNIFORM] = "glorot_uniform",
+                                                      [LM_INIT_GLOROT_NORMAL] = "glorot_normal",
+                                                      [LM_INIT_HE_UNIFORM] = "he_uniform",
+                                                      [LM_INIT_HE_NORMAL] = "he_normal",
+                                                      [LM_INIT_LECUN_UNIFORM] = "lecun_uniform",
+                                                      [LM_INIT_LECUN_NORMAL] = "lecun_normal",
+                                                      [LM_INIT_ORTHOGONAL] = "orthogonal",
+                                                      [LM_INIT_ZEROS] = "zeros",
+                                                      [LM_INIT_ONES] = "ones",
+                                                      [LM_INIT_CONSTANT] = "constant",
+                                                      [LM_INIT_RANDOM_NORMAL] = "random_normal",
+                                                      [LM_INIT_RANDOM_UNIFORM] = "random_uniform",
+                                                      [LM_INIT_TRUNCATED_NORMAL] =
+                                                          "truncated_normal"};
 
-static const char *const init_classes[LM_INIT_COUNT] = {
-    [LM_INIT_GLOROT_UNIFORM] = "GlorotUniform", [LM_INIT_GLOROT_NORMAL] = "GlorotNormal",
-    [LM_INIT_HE_UNIFORM] = "HeUniform",         [LM_INIT_HE_NORMAL] = "HeNormal",
-    [LM_INIT_LECUN_UNIFORM] = "LecunUniform",   [LM_INIT_LECUN_NORMAL] = "LecunNormal",
-    [LM_INIT_ORTHOGONAL] = "Orthogonal",        [LM_INIT_ZEROS] = "Zeros",
-    [LM_INIT_ONES] = "Ones",                    [LM_INIT_CONSTANT] = "Constant",
-    [LM_INIT_RANDOM_NORMAL] = "RandomNormal",   [LM_INIT_RANDOM_UNIFORM] = "RandomUniform",
-    [LM_INIT_TRUNCATED_NORMAL] = "TruncatedNormal"};
+static const char *const init_classes[LM_INIT_COUNT] = {[LM_INIT_GLOROT_UNIFORM] = "GlorotUniform",
+                                                        [LM_INIT_GLOROT_NORMAL] = "GlorotNormal",
+                                                        [LM_INIT_HE_UNIFORM] = "HeUniform",
+                                                        [LM_INIT_HE_NORMAL] = "HeNormal",
+                                                        [LM_INIT_LECUN_UNIFORM] = "LecunUniform",
+                                                        [LM_INIT_LECUN_NORMAL] = "LecunNormal",
+                                                        [LM_INIT_ORTHOGONAL] = "Orthogonal",
+                                                        [LM_INIT_ZEROS] = "Zeros",
+                                                        [LM_INIT_ONES] = "Ones",
+                                                        [LM_INIT_CONSTANT] = "Constant",
+                                                        [LM_INIT_RANDOM_NORMAL] = "RandomNormal",
+                                                        [LM_INIT_RANDOM_UNIFORM] = "RandomUniform",
+                                                        [LM_INIT_TRUNCATED_NORMAL] =
+                                                            "TruncatedNormal"};
 
 const char *lm_init_name(lm_init_kind k) {
     return k > 0 && k < LM_INIT_COUNT ? init_names[k] : NULL;
@@ -61,8 +73,10 @@ static void fill_fn(lm_tensor *t, draw *d, int kind, double a, double b) {
     int64_t n = lm_tensor_numel(t);
     for (int64_t i = 0; i < n; i++) {
         double v;
-        if (kind == 0) v = a + (b - a) * lm_rng_uniform_d(d->r);
-        else if (kind == 1) v = a + b * lm_rng_normal(d->r);
+        if (kind == 0)
+            v = a + (b - a) * lm_rng_uniform_d(d->r);
+        else if (kind == 1)
+            v = a + b * lm_rng_normal(d->r);
         else {
             double z;
             do z = lm_rng_normal(d->r);
@@ -118,27 +132,46 @@ lm_status lm_init_fill(lm_initializer init, lm_tensor *t, lm_ctx *ctx) {
     fans(t, &fi, &fo);
     double n_avg = (fi + fo) / 2, trunc = 0.87962566103423978;
     switch (init.kind) {
-    case LM_INIT_GLOROT_UNIFORM: fill_fn(t, &d, 0, -sqrt(3 / n_avg), sqrt(3 / n_avg)); break;
-    case LM_INIT_GLOROT_NORMAL: fill_fn(t, &d, 2, 0, sqrt(1 / n_avg) / trunc); break;
-    case LM_INIT_HE_UNIFORM: fill_fn(t, &d, 0, -sqrt(6 / fi), sqrt(6 / fi)); break;
-    case LM_INIT_HE_NORMAL: fill_fn(t, &d, 2, 0, sqrt(2 / fi) / trunc); break;
-    case LM_INIT_LECUN_UNIFORM: fill_fn(t, &d, 0, -sqrt(3 / fi), sqrt(3 / fi)); break;
-    case LM_INIT_LECUN_NORMAL: fill_fn(t, &d, 2, 0, sqrt(1 / fi) / trunc); break;
-    case LM_INIT_ORTHOGONAL: return orthogonal(t, &d, init.gain ? init.gain : 1.0, ctx);
-    case LM_INIT_ZEROS: return lm_tensor_fill(t, 0);
-    case LM_INIT_ONES: return lm_tensor_fill(t, 1);
-    case LM_INIT_CONSTANT: return lm_tensor_fill(t, init.value);
+    case LM_INIT_GLOROT_UNIFORM:
+        fill_fn(t, &d, 0, -sqrt(3 / n_avg), sqrt(3 / n_avg));
+        break;
+    case LM_INIT_GLOROT_NORMAL:
+        fill_fn(t, &d, 2, 0, sqrt(1 / n_avg) / trunc);
+        break;
+    case LM_INIT_HE_UNIFORM:
+        fill_fn(t, &d, 0, -sqrt(6 / fi), sqrt(6 / fi));
+        break;
+    case LM_INIT_HE_NORMAL:
+        fill_fn(t, &d, 2, 0, sqrt(2 / fi) / trunc);
+        break;
+    case LM_INIT_LECUN_UNIFORM:
+        fill_fn(t, &d, 0, -sqrt(3 / fi), sqrt(3 / fi));
+        break;
+    case LM_INIT_LECUN_NORMAL:
+        fill_fn(t, &d, 2, 0, sqrt(1 / fi) / trunc);
+        break;
+    case LM_INIT_ORTHOGONAL:
+        return orthogonal(t, &d, init.gain ? init.gain : 1.0, ctx);
+    case LM_INIT_ZEROS:
+        return lm_tensor_fill(t, 0);
+    case LM_INIT_ONES:
+        return lm_tensor_fill(t, 1);
+    case LM_INIT_CONSTANT:
+        return lm_tensor_fill(t, init.value);
     case LM_INIT_RANDOM_NORMAL:
         fill_fn(t, &d, 1, init.mean, init.stddev ? init.stddev : 0.05);
         break;
     case LM_INIT_RANDOM_UNIFORM:
-        if (init.minval == 0 && init.maxval == 0) fill_fn(t, &d, 0, -0.05, 0.05);
-        else fill_fn(t, &d, 0, init.minval, init.maxval);
+        if (init.minval == 0 && init.maxval == 0)
+            fill_fn(t, &d, 0, -0.05, 0.05);
+        else
+            fill_fn(t, &d, 0, init.minval, init.maxval);
         break;
     case LM_INIT_TRUNCATED_NORMAL:
         fill_fn(t, &d, 2, init.mean, init.stddev ? init.stddev : 0.05);
         break;
-    default: return lm_fail(ctx, LM_ERR_ARG, "unknown initializer kind %d", (int)init.kind);
+    default:
+        return lm_fail(ctx, LM_ERR_ARG, "unknown initializer kind %d", (int)init.kind);
     }
     return LM_OK;
 }

@@ -6,9 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-lm_layer *lm_layer_alloc(const lm_layer_vt *vt, const void *cfg, size_t cfg_size,
-                         const char *name, lm_shape input_shape, int64_t input_dim,
-                         lm_flag trainable) {
+lm_layer *lm_layer_alloc(const lm_layer_vt *vt, const void *cfg, size_t cfg_size, const char *name,
+                         lm_shape input_shape, int64_t input_dim, lm_flag trainable) {
     lm_layer *l = calloc(1, sizeof *l);
     if (!l) return NULL;
     l->vt = vt;

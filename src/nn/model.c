@@ -78,8 +78,10 @@ static lm_status auto_name(lm_model *m, lm_layer *l, const char *base) {
         m->n_names++;
     }
     char buf[64];
-    if (m->names[k].count == 0) snprintf(buf, sizeof buf, "%s", base);
-    else snprintf(buf, sizeof buf, "%s_%d", base, m->names[k].count);
+    if (m->names[k].count == 0)
+        snprintf(buf, sizeof buf, "%s", base);
+    else
+        snprintf(buf, sizeof buf, "%s_%d", base, m->names[k].count);
     m->names[k].count++;
     l->name = strdup(buf);
     return l->name ? LM_OK : lm_model_fail(m, LM_ERR_OOM, "out of memory naming a layer");
@@ -113,9 +115,9 @@ static lm_status attach(lm_model *m, lm_layer *l) {
     if (!l->name && auto_name(m, l, l->vt->base_name)) return m->err;
     for (int i = 0; i < m->n_layers; i++)
         if (!strcmp(m->layers[i]->name, l->name))
-            return lm_model_fail(m, LM_ERR_ARG,
-                                 "all layers of a model must have unique names; \"%s\" is used twice",
-                                 l->name);
+            return lm_model_fail(
+                m, LM_ERR_ARG, "all layers of a model must have unique names; \"%s\" is used twice",
+                l->name);
     if (m->n_layers == m->cap_layers) {
         int cap = m->cap_layers ? 2 * m->cap_layers : 16;
         lm_layer **ls = realloc(m->layers, (size_t)cap * sizeof *ls);
@@ -317,7 +319,8 @@ lm_status lm_add(lm_model *m, lm_layer *l) {
         if (l->model != m) lm_layer_free(l);
         return st;
     }
-    if (!m->n_inputs && !m->n_calls && l->has_input_shape && !add_input(m, l->input_shape, LM_F32, NULL))
+    if (!m->n_inputs && !m->n_calls && l->has_input_shape &&
+        !add_input(m, l->input_shape, LM_F32, NULL))
         return m->err;
     if ((st = push_call(m, l, 1, NULL))) return st;
     return m->n_inputs ? seq_apply_from(m, m->n_calls - 1) : LM_OK;
@@ -330,7 +333,8 @@ lm_status lm_pop(lm_model *m) {
     lm_layer *l = m->calls[--m->n_calls].layer;
     for (int i = 0; i < m->n_layers; i++)
         if (m->layers[i] == l) {
-            memmove(m->layers + i, m->layers + i + 1, (size_t)(m->n_layers - i - 1) * sizeof *m->layers);
+            memmove(m->layers + i, m->layers + i + 1,
+                    (size_t)(m->n_layers - i - 1) * sizeof *m->layers);
             m->n_layers--;
             break;
         }
@@ -344,9 +348,11 @@ lm_status lm_model_ensure_built(lm_model *m, int n_x, const lm_shape *x_shapes) 
     if (!m->sequential)
         return lm_model_fail(m, LM_ERR_STATE, "%s: call lm_model_set_outputs first", m->name);
     if (!m->n_calls) return lm_model_fail(m, LM_ERR_STATE, "%s: the model has no layers", m->name);
-    if (n_x != 1) return lm_model_fail(m, LM_ERR_ARG, "%s: a Sequential model takes one input", m->name);
+    if (n_x != 1)
+        return lm_model_fail(m, LM_ERR_ARG, "%s: a Sequential model takes one input", m->name);
     lm_shape s = x_shapes[0];
-    if (s.ndim < 1) return lm_model_fail(m, LM_ERR_SHAPE, "%s: input data needs a batch axis", m->name);
+    if (s.ndim < 1)
+        return lm_model_fail(m, LM_ERR_SHAPE, "%s: input data needs a batch axis", m->name);
     s.dims[0] = -1;
     if (!add_input(m, s, LM_F32, NULL)) return m->err;
     return seq_apply_from(m, 0);

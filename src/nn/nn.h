@@ -11,7 +11,7 @@
 struct cJSON; /* <cjson/cJSON.h>, for the layers' get_config hooks */
 
 #define LM_MAX_WEIGHTS 12
-#define LM_MAX_IO 8
+#define LM_MAX_IO      8
 
 /* ---- layers ---- */
 typedef struct lm_weight {
@@ -57,16 +57,15 @@ struct lm_layer {
     lm_shape input_shape;
     bool has_activity_reg;
     lm_regularizer activity_reg;
-    lm_graph *bound; /* graph holding w[i].var */
-    lm_layer *inner[2]; /* wrapped layers (Bidirectional), owned */
+    lm_graph *bound;      /* graph holding w[i].var */
+    lm_layer *inner[2];   /* wrapped layers (Bidirectional), owned */
     lm_dtype input_dtype; /* InputLayer */
 };
 
 /* Allocates a layer of type vt with a copy of cfg (cfg_size bytes) and the
  * common options. NULL on OOM. */
-lm_layer *lm_layer_alloc(const lm_layer_vt *vt, const void *cfg, size_t cfg_size,
-                         const char *name, lm_shape input_shape, int64_t input_dim,
-                         lm_flag trainable);
+lm_layer *lm_layer_alloc(const lm_layer_vt *vt, const void *cfg, size_t cfg_size, const char *name,
+                         lm_shape input_shape, int64_t input_dim, lm_flag trainable);
 /* Adds a weight during build, initialised from init (or dflt when init.kind
  * is LM_INIT_DEFAULT) with the layer's context. Returns its index or -1. */
 int lm_layer_add_weight(lm_layer *l, const char *name, lm_shape shape, lm_initializer init,
@@ -108,7 +107,7 @@ struct lm_model {
     char errmsg[1024];
     lm_graph *g;
     int n_layers, cap_layers;
-    lm_layer **layers; /* owned, in order of first use */
+    lm_layer **layers;     /* owned, in order of first use */
     lm_layer *input_layer; /* Sequential lm_input(...) layer, owned */
     int n_inputs, n_outputs;
     lm_kt *inputs[LM_MAX_IO];

@@ -106,9 +106,8 @@ static lm_status infer_conv(lm_infer *s) {
                              lm_shp(s->in[2], a), lm_shp(s->in[1], b));
     int act = s->p->act;
     if (act != LM_ACT_LINEAR && act != LM_ACT_RELU && act != LM_ACT_SIGMOID && act != LM_ACT_TANH)
-        return lm_infer_fail(s, LM_ERR_ARG,
-                             "activation %d cannot be fused (linear, relu, sigmoid, tanh can)",
-                             act);
+        return lm_infer_fail(
+            s, LM_ERR_ARG, "activation %d cannot be fused (linear, relu, sigmoid, tanh can)", act);
     s->out = out_shape(s->p, &g);
     s->out_dt = LM_F32;
     return LM_OK;

@@ -10,8 +10,10 @@ static lm_status infer_source(lm_infer *s) {
 
 const lm_op_def lm_opdef_placeholder = {
     .name = "placeholder", .flags = LM_OPF_SOURCE, .infer = infer_source};
-const lm_op_def lm_opdef_variable = {.name = "variable", .flags = LM_OPF_SOURCE, .infer = infer_source};
-const lm_op_def lm_opdef_constant = {.name = "constant", .flags = LM_OPF_SOURCE, .infer = infer_source};
+const lm_op_def lm_opdef_variable = {
+    .name = "variable", .flags = LM_OPF_SOURCE, .infer = infer_source};
+const lm_op_def lm_opdef_constant = {
+    .name = "constant", .flags = LM_OPF_SOURCE, .infer = infer_source};
 
 /* ---- cast ---- */
 
@@ -24,12 +26,18 @@ static lm_status infer_cast(lm_infer *s) {
 
 static double tv_get(const lm_tv *t, int64_t i) {
     switch (t->dt) {
-    case LM_F32: return ((const float *)t->p)[i];
-    case LM_F64: return ((const double *)t->p)[i];
-    case LM_I32: return ((const int32_t *)t->p)[i];
-    case LM_I64: return (double)((const int64_t *)t->p)[i];
-    case LM_U8: return ((const uint8_t *)t->p)[i];
-    default: return 0;
+    case LM_F32:
+        return ((const float *)t->p)[i];
+    case LM_F64:
+        return ((const double *)t->p)[i];
+    case LM_I32:
+        return ((const int32_t *)t->p)[i];
+    case LM_I64:
+        return (double)((const int64_t *)t->p)[i];
+    case LM_U8:
+        return ((const uint8_t *)t->p)[i];
+    default:
+        return 0;
     }
 }
 
@@ -43,12 +51,23 @@ static lm_status k_cast(lm_kcall *c) {
     for (int64_t i = 0; i < x->n; i++) {
         double v = tv_get(x, i);
         switch (y->dt) {
-        case LM_F32: ((float *)y->p)[i] = (float)v; break;
-        case LM_F64: ((double *)y->p)[i] = v; break;
-        case LM_I32: ((int32_t *)y->p)[i] = (int32_t)v; break;
-        case LM_I64: ((int64_t *)y->p)[i] = (int64_t)v; break;
-        case LM_U8: ((uint8_t *)y->p)[i] = (uint8_t)v; break;
-        default: break;
+        case LM_F32:
+            ((float *)y->p)[i] = (float)v;
+            break;
+        case LM_F64:
+            ((double *)y->p)[i] = v;
+            break;
+        case LM_I32:
+            ((int32_t *)y->p)[i] = (int32_t)v;
+            break;
+        case LM_I64:
+            ((int64_t *)y->p)[i] = (int64_t)v;
+            break;
+        case LM_U8:
+            ((uint8_t *)y->p)[i] = (uint8_t)v;
+            break;
+        default:
+            break;
         }
     }
     return LM_OK;
@@ -200,7 +219,8 @@ static lm_status infer_reshape(lm_infer *s) {
         int64_t d = s->p->ishape[i];
         if (d == 0 && s->p->kind == 1) { /* flatten: keep this input dim */
             if (i >= in.ndim)
-                return lm_infer_fail(s, LM_ERR_SHAPE, "target dim %d copies a missing input dim", i);
+                return lm_infer_fail(s, LM_ERR_SHAPE, "target dim %d copies a missing input dim",
+                                     i);
             out.dims[i] = in.dims[i];
             copied[i] = true;
         } else if (d == -1) {
@@ -219,8 +239,10 @@ static lm_status infer_reshape(lm_infer *s) {
     bool rest_known = true;
     for (int i = 0; i < in.ndim; i++) {
         if (i < out.ndim && copied[i]) continue;
-        if (in.dims[i] < 0) rest_known = false;
-        else rest *= in.dims[i];
+        if (in.dims[i] < 0)
+            rest_known = false;
+        else
+            rest *= in.dims[i];
     }
     if (infer_at >= 0) {
         out.dims[infer_at] = -1;

@@ -20,10 +20,9 @@ static lm_status infer_matmul(lm_infer *s) {
     int64_t M = A.dims[A.ndim - (s->p->ta ? 1 : 2)], K1 = A.dims[A.ndim - (s->p->ta ? 2 : 1)];
     int64_t K2 = B.dims[B.ndim - (s->p->tb ? 1 : 2)], N = B.dims[B.ndim - (s->p->tb ? 2 : 1)];
     if (K1 >= 0 && K2 >= 0 && K1 != K2)
-        return lm_infer_fail(s, LM_ERR_SHAPE,
-                             "inner dimensions differ: %s%s and %s%s (%lld vs %lld)", lm_shp(A, a),
-                             s->p->ta ? "^T" : "", lm_shp(B, b), s->p->tb ? "^T" : "",
-                             (long long)K1, (long long)K2);
+        return lm_infer_fail(
+            s, LM_ERR_SHAPE, "inner dimensions differ: %s%s and %s%s (%lld vs %lld)", lm_shp(A, a),
+            s->p->ta ? "^T" : "", lm_shp(B, b), s->p->tb ? "^T" : "", (long long)K1, (long long)K2);
     lm_shape ba = {A.ndim - 2, {0}}, bb = {B.ndim - 2, {0}}, bo;
     memcpy(ba.dims, A.dims, sizeof(int64_t) * (size_t)ba.ndim);
     memcpy(bb.dims, B.dims, sizeof(int64_t) * (size_t)bb.ndim);
@@ -266,8 +265,7 @@ static lm_status infer_bias_act(lm_infer *s) {
                              "activation %d cannot be fused (linear, relu, sigmoid, tanh can)",
                              s->p->act);
     lm_shape x = s->in[0], bs = s->in[1];
-    if (x.ndim < 1 || bs.ndim != 1 ||
-        (x.dims[x.ndim - 1] >= 0 && x.dims[x.ndim - 1] != bs.dims[0]))
+    if (x.ndim < 1 || bs.ndim != 1 || (x.dims[x.ndim - 1] >= 0 && x.dims[x.ndim - 1] != bs.dims[0]))
         return lm_infer_fail(s, LM_ERR_SHAPE, "bias %s does not match input %s", lm_shp(bs, b),
                              lm_shp(x, a));
     s->out = x;

@@ -27,12 +27,12 @@ typedef struct lm_params {
     int naxes;
     int axes[LM_MAX_DIMS];
     bool keepdims;
-    bool ta, tb;       /* matmul transposes */
-    bool flag;         /* from_logits, approximate, ... */
-    int act;           /* lm_activation, or another per-op selector */
-    int kind;          /* per-op sub-kind */
-    float f[4];        /* scalar parameters: alpha, p, lo/hi, scale/shift, delta, rate, eps... */
-    int indim;         /* reshape target rank */
+    bool ta, tb; /* matmul transposes */
+    bool flag;   /* from_logits, approximate, ... */
+    int act;     /* lm_activation, or another per-op selector */
+    int kind;    /* per-op sub-kind */
+    float f[4];  /* scalar parameters: alpha, p, lo/hi, scale/shift, delta, rate, eps... */
+    int indim;   /* reshape target rank */
     int64_t ishape[LM_MAX_DIMS]; /* reshape target; gather/one_hot extras */
     int perm[LM_MAX_DIMS];
     int64_t begin[LM_MAX_DIMS]; /* slice begin, pad before */

@@ -9,7 +9,13 @@
 
 #define LM_OPT_MAX_SLOTS 4
 
-typedef enum lm_opt_kind { LM_OPT_SGD, LM_OPT_ADAM, LM_OPT_ADAMW, LM_OPT_RMSPROP, LM_OPT_ADAGRAD } lm_opt_kind;
+typedef enum lm_opt_kind {
+    LM_OPT_SGD,
+    LM_OPT_ADAM,
+    LM_OPT_ADAMW,
+    LM_OPT_RMSPROP,
+    LM_OPT_ADAGRAD
+} lm_opt_kind;
 
 struct lm_optimizer {
     lm_opt_kind kind;
