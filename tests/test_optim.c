@@ -527,6 +527,47 @@ static void test_threads(void) {
     free(gc);
 }
 
+/* The update loops compiled for AVX2 and AVX-512 round exactly as the
+ * portable ones: a model trains to the same weights on any x86 CPU. */
+static void test_isas(void) {
+    const int64_t n = 5003; /* not a multiple of any vector width or block */
+    const char *isas[] = {"avx2", "avx512"};
+    float *ref = malloc(sizeof(float) * n), *p = malloc(sizeof(float) * n);
+    float *g = malloc(sizeof(float) * n), *gc = malloc(sizeof(float) * n);
+    lm_ctx *c0 = lm_ctx_new(), *c2 = lm_ctx_new();
+    CHECK_STATUS(lm_ctx_set_isa(c0, "generic"), LM_OK);
+    for (int r = 0; r < 4; r++) {
+        for (int v = -1; v < 2; v++) {
+            if (v >= 0 && lm_ctx_set_isa(c2, isas[v]) != LM_OK) continue; /* CPU lacks it */
+            lm_ctx *c = v < 0 ? c0 : c2;
+            lm_optimizer *o = r == 0   ? lm_adam(.amsgrad = true, .weight_decay = 0.01)
+                              : r == 1 ? lm_rmsprop(.centered = true, .momentum = 0.5)
+                              : r == 2 ? lm_adagrad()
+                                       : lm_sgd(.momentum = 0.9, .nesterov = true, .clipvalue = 1);
+            float *w = v < 0 ? ref : p;
+            for (int64_t i = 0; i < n; i++) {
+                w[i] = (float)((i % 97) - 48) / 50.0f;
+                g[i] = (float)((i * 7919) % 101 - 50) / 25.0f;
+            }
+            CHECK_STATUS(lm_optimizer_build(o, c, 1, &n), LM_OK);
+            for (int t = 0; t < 3; t++) {
+                memcpy(gc, g, sizeof(float) * n);
+                CHECK_STATUS(lm_optimizer_step(o, w, gc, 1), LM_OK);
+            }
+            if (v >= 0)
+                CHECK_MSG(!memcmp(ref, p, sizeof(float) * n), "rule %d: %s loops round differently",
+                          r, isas[v]);
+            lm_optimizer_free(o);
+        }
+    }
+    lm_ctx_free(c0);
+    lm_ctx_free(c2);
+    free(ref);
+    free(p);
+    free(g);
+    free(gc);
+}
+
 int main(void) {
     ctx = lm_ctx_new();
     RUN(test_defaults);
@@ -543,6 +584,7 @@ int main(void) {
     RUN(test_rebuild);
     RUN(test_zero_size);
     RUN(test_threads);
+    RUN(test_isas);
     lm_ctx_free(ctx);
     return lmt_summary("test_optim");
 }

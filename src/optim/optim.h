@@ -33,6 +33,7 @@ struct lm_optimizer {
     int n_slots;
     float *slot[LM_OPT_MAX_SLOTS];
     const char *slot_name[LM_OPT_MAX_SLOTS]; /* Keras variable names: "momentum", "velocity"... */
+    lm_isa isa;                              /* the context's at build: which loops run */
 };
 
 /* A schedule's Keras class and arguments, for model configs (io/keras_config*.c). */

@@ -247,6 +247,7 @@ lm_status lm_optimizer_build(lm_optimizer *o, lm_ctx *ctx, int n_vars, const int
                            kind_names[o->kind], i, (long long)sizes[i]);
         total += sizes[i];
     }
+    o->isa = ctx ? ctx->isa : LM_ISA_GENERIC;
     /* Same variables again (a recompile): keep the state and iterations. */
     if (o->offsets && o->n_vars == n_vars &&
         (n_vars == 0 || !memcmp(o->sizes, sizes, sizeof *sizes * (size_t)n_vars)))
@@ -316,6 +317,9 @@ lm_status lm_optimizer_step(lm_optimizer *o, float *params, float *grads, int nt
         .momentum = (float)o->momentum,
         .epsilon = (float)o->epsilon,
         .nthreads = nthreads > 0 ? nthreads : 1,
+        .blocks = o->isa == LM_ISA_AVX512 && lm_rule_blocks_avx512.adam ? &lm_rule_blocks_avx512
+                  : o->isa >= LM_ISA_AVX2 && lm_rule_blocks_avx2.adam   ? &lm_rule_blocks_avx2
+                                                                        : &lm_rule_blocks_generic,
     };
     rule_fn rule = NULL;
     switch (o->kind) {

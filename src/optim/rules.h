@@ -9,8 +9,29 @@
  * than the memory-bound update saves. */
 #define LM_OPT_PAR_MIN 65536
 
+/* Elements per block of an update (rules_impl.h): the block's temporaries stay in L1. */
+#define LM_RULE_BLK 256
+
+/* Pointers of the range being updated (params, grads, up to three slots). */
+typedef struct lm_rule_ptrs {
+    float *w;
+    const float *g;
+    float *s0, *s1, *s2;
+} lm_rule_ptrs;
+
+struct lm_opt_step;
+/* One rule over elements [lo, lo + nb) of a range, nb <= LM_RULE_BLK. */
+typedef void (*lm_rule_block_fn)(const lm_optimizer *o, const struct lm_opt_step *s,
+                                 const lm_rule_ptrs *p, int64_t lo, int nb);
+/* Every rule's block loop, compiled for one ISA (rules.c, rules_avx2.c, rules_avx512.c). */
+typedef struct lm_rule_blocks {
+    lm_rule_block_fn sgd, adam, rmsprop, adagrad;
+} lm_rule_blocks;
+extern const lm_rule_blocks lm_rule_blocks_generic, lm_rule_blocks_avx2, lm_rule_blocks_avx512;
+
 /* Scalars of one step, computed once by the dispatcher. */
 typedef struct lm_opt_step {
+    const lm_rule_blocks *blocks; /* the loops for this CPU */
     float lr;
     float gscale;    /* clipnorm / global_clipnorm factor; 1 when unclipped */
     float clipvalue; /* +INFINITY when unclipped */
