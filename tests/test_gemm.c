@@ -157,8 +157,9 @@ static void test_edge_shapes(void) {
  * big enough for both threads to work. */
 static void test_blocked_shapes(void) {
     static const int64_t shapes[][3] = {
-        {150, 1100, 300}, {129, 531, 260}, {128, 512, 784}, {32, 128, 5408}, {32, 64, 100},
-        {700, 5, 300},    {1, 700, 1000},  {513, 33, 257},  {200, 300, 1},   {66, 1030, 31},
+        {150, 1100, 300}, {129, 531, 260}, {128, 512, 784}, {32, 128, 5408},
+        {32, 64, 100},    {16, 50, 200},   {700, 5, 300},   {1, 700, 1000},
+        {513, 33, 257},   {200, 300, 1},   {66, 1030, 31},
     };
     int idx = 7;
     for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)

@@ -193,14 +193,21 @@ static void block(const lm_sgemm_block *p) {
                 for (int64_t k = 0; k < p->kc + 15; k += 16)
                     _mm_prefetch((const char *)(p->a + r * p->rsa + (k < p->kc ? k : p->kc - 1)),
                                  _MM_HINT_T1);
-        for (int64_t jr = 0; jr < p->n; jr += NR) {
-            int nr = p->n - jr < NR ? (int)(p->n - jr) : NR;
+        for (int64_t jr = 0; jr < p->n;) {
+            int64_t cols = p->n - jr;
+            int nr = cols < NR ? (int)cols : NR;
+            /* B in place (not packed: any column can start a tile): a last 65..80
+             * columns run as 48 + 17..32, not 64 + 1..16, since a one-vector tile
+             * is bound by its loads and FMA latency (LSTM gates: 200 = 64 x 3 + 8). */
+            if (!p->prefetch_b && cols > NR && cols <= NR + 16) nr = NR - 16;
             int nv = (nr + 15) / 16;
             __mmask16 ml = (__mmask16)(0xFFFFu >> (16 * nv - nr));
-            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, p->b + jr / NR * p->psb, p->rsb,
+            const float *bt = p->prefetch_b ? p->b + jr / NR * p->psb : p->b + jr;
+            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, bt, p->rsb,
                                           p->prefetch_b, ml, p->c + ir * p->ldc + jr, p->ldc,
                                           p->alpha, p->beta, p->bias ? p->bias + jr : NULL,
                                           p->relu);
+            jr += nr;
         }
         ir += mr;
     }
