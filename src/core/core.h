@@ -52,6 +52,32 @@ void lm_afree(void *p);
  * and stores a*b in *out, or returns -1 on overflow. */
 int lm_mul_size(size_t a, size_t b, size_t *out);
 
+#define LM_PRAGMA_(x) _Pragma(#x)
+/* "omp parallel for" over i in [0, n) when cond holds, a plain loop
+ * otherwise: libgomp allocates and frees a thread team even for a region
+ * that an if clause serialises (about 260 ns here), longer than many small
+ * kernels take. The body (the last argument, in braces) holds no pragma. */
+#define LM_PAR_FOR(cond, nt, i, n, ...)                                                            \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            LM_PRAGMA_(omp parallel for num_threads(nt) schedule(static))                          \
+            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                                          \
+        } else {                                                                                   \
+            for (int64_t i = 0; i < (n); i++) __VA_ARGS__                                          \
+        }                                                                                          \
+    } while (0)
+
+/* "omp parallel" over the block when cond holds, the block on this thread
+ * otherwise (for the same reason; omp_get_thread_num() is then 0). */
+#define LM_PARALLEL(cond, nt, ...)                                                                 \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            LM_PRAGMA_(omp parallel num_threads(nt))                                               \
+            __VA_ARGS__                                                                            \
+        } else                                                                                     \
+            __VA_ARGS__                                                                            \
+    } while (0)
+
 static inline int64_t lm_min64(int64_t a, int64_t b) {
     return a < b ? a : b;
 }

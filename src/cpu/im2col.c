@@ -8,6 +8,7 @@
  * summed at the end; input gradients give each thread whole images, so the
  * col2im scatter never races. */
 #include "cpu/im2col.h"
+#include "core/core.h"
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -45,6 +46,11 @@ static int team_size(void) {
 #else
     return 1;
 #endif
+}
+
+/* A barrier of the enclosing team (none outside a parallel region). */
+static void team_barrier(void) {
+#pragma omp barrier
 }
 
 /* A 1x1 kernel with unit strides and no padding: x itself is the column matrix. */
@@ -172,18 +178,16 @@ void lm_conv_fwd(const lm_conv_geom *g, const float *x, const float *w, float *y
     if (direct_ok(g, isa)) {
         /* Pixels split evenly; tiny problems stay on one thread. */
         int nd = P * K * O < (1 << 15) ? 1 : nt;
-#pragma omp parallel num_threads(nd) if (nd > 1)
-        {
+        LM_PARALLEL(nd > 1, nd, {
             int t = thread_id(), T = team_size();
             int64_t a = P * t / T, b = P * (t + 1) / T;
             lm_conv_direct_avx512(g, x, w, y, a, b);
-        }
+        });
         return;
     }
     const int64_t T = tile_rows(g, P, nt), ntiles = (P + T - 1) / T;
     int nth = ntiles < nt ? (int)ntiles : nt;
-#pragma omp parallel for num_threads(nth) if (nth > 1) schedule(static)
-    for (int64_t i = 0; i < ntiles; i++) {
+    LM_PAR_FOR(nth > 1, nth, i, ntiles, {
         float *col = (float *)ws + (size_t)thread_id() * (size_t)(tile_cap(g, P) * K);
         int64_t p0 = i * T, p1 = p0 + T < P ? p0 + T : P;
         for (int64_t grp = 0; grp < g->G; grp++) {
@@ -192,7 +196,7 @@ void lm_conv_fwd(const lm_conv_geom *g, const float *x, const float *w, float *y
             lm_sgemm(gemm, 1, false, false, p1 - p0, g->OG, K, 1.0f, col, K, w + grp * g->OG, O,
                      0.0f, y + p0 * O + grp * g->OG, O, &eg);
         }
-    }
+    });
 }
 
 /* ---- input gradient ---- */
@@ -274,8 +278,7 @@ void lm_conv_bwd_filter(const lm_conv_geom *g, const float *x, const float *dy, 
     const size_t slice = (size_t)((pw ? 0 : tile_cap(g, P) * K) + KO);
     int nth = ntiles < nt ? (int)ntiles : nt;
     /* Thread t sums its tiles into acc_t (thread 0: dw itself), then the partials are added. */
-#pragma omp parallel num_threads(nth) if (nth > 1)
-    {
+    LM_PARALLEL(nth > 1, nth, {
         int t = thread_id(), T_ = team_size();
         float *mine = (float *)ws + (size_t)t * slice;
         float *acc = t == 0 ? dw : mine + slice - (size_t)KO, *col = mine;
@@ -298,12 +301,12 @@ void lm_conv_bwd_filter(const lm_conv_geom *g, const float *x, const float *dy, 
                          NULL);
             }
         }
-#pragma omp barrier
+        team_barrier();
         /* Sum the partials, each thread a slice of dw. */
         int64_t j0 = KO * t / T_, j1 = KO * (t + 1) / T_;
         for (int u = 1; u < T_; u++) {
             const float *restrict src = (float *)ws + (size_t)u * slice + slice - (size_t)KO;
             for (int64_t j = j0; j < j1; j++) dw[j] += src[j];
         }
-    }
+    });
 }

@@ -65,18 +65,16 @@ static lm_status k_dropout(lm_kcall *c) {
     int nt = c->env->nthreads;
     /* Blocks of 4096 elements, so that every thread's range is a multiple of 8. */
     int64_t nblk = (n + 4095) / 4096;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 32768) schedule(static)
-    for (int64_t b = 0; b < nblk; b++) {
+    LM_PAR_FOR(nt > 1 && n > 32768, nt, b, nblk, {
         int64_t i0 = b * 4096, i1 = lm_min64(n, i0 + 4096);
         if (c->env->isa == LM_ISA_AVX512) {
             lm_dropout_mask_avx512(key, thresh, m, i0, i1);
         } else {
             for (int64_t i = i0; i < i1; i++) m[i] = (lm_hash64(key, (uint64_t)i) >> 40) >= thresh;
         }
-    }
+    });
     /* A product with 1 / keep, as XLA compiles Keras's x / keep: the same values. */
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 65536) schedule(static)
-    for (int64_t i = 0; i < n; i++) y[i] = masked(x[i] * scale, m[i]);
+    LM_PAR_FOR(nt > 1 && n > 65536, nt, i, n, { y[i] = masked(x[i] * scale, m[i]); });
     m[n] = 1;
     return LM_OK;
 }
@@ -133,8 +131,7 @@ static lm_status k_dropout_grad(lm_kcall *c) {
         return LM_OK;
     }
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 65536) schedule(static)
-    for (int64_t i = 0; i < n; i++) gx[i] = masked(gy[i] * scale, m[i]);
+    LM_PAR_FOR(nt > 1 && n > 65536, nt, i, n, { gx[i] = masked(gy[i] * scale, m[i]); });
     return LM_OK;
 }
 

@@ -88,8 +88,7 @@ static void bplan_run(const bplan *P, const lm_kcall *c, const lm_elem_kernels *
     int64_t groups = (mid + per - 1) / per, items = outer * groups * pieces;
     int op = gy ? c->p->kind : c->node->op, nt = c->env->nthreads;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > 32768) schedule(static)
-    for (int64_t it = 0; it < items; it++) {
+    LM_PAR_FOR(nt > 1 && n > 32768, nt, it, items, {
         int64_t o = it / (groups * pieces), m0 = (it / pieces % groups) * per;
         int64_t c0 = (it % pieces) * LM_ELEM_CHUNK, oa, ob;
         int64_t rows = lm_min64(per, mid - m0), len = lm_min64(inner - c0, LM_ELEM_CHUNK);
@@ -101,7 +100,7 @@ static void bplan_run(const bplan *P, const lm_kcall *c, const lm_elem_kernels *
             K->binary_grad(op, which, rows, len, gy + oy, a + oa, ra, ia, b + ob, rb, ib, y + oy);
         else
             K->binary(op, rows, len, a + oa, ra, ia, b + ob, rb, ib, y + oy);
-    }
+    });
 }
 
 /* ---- forward ops ---- */

@@ -107,8 +107,7 @@ static lm_status k_gru(lm_kcall *c) {
     float *hseq = lm_f(&c->out);
     const float *h0 = ih >= 0 ? lm_f(&c->in[ih]) : NULL;
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1, H = d.H;
         rnn_my_rows(d.N, &n0, &n1);
         if (n1 > n0) {
@@ -117,7 +116,7 @@ static lm_status k_gru(lm_kcall *c) {
             gru_fwd_rows(c, &d, n0, n1, &a, c->ws, gnt);
             rnn_final_state(&d, hseq, a.h0, hseq + d.N * d.T * H, n0, n1);
         }
-    }
+    });
     return LM_OK;
 }
 
@@ -250,8 +249,7 @@ static lm_status k_gru_grad(lm_kcall *c) {
     float *RT = XH + NT * rnn_xh_width(&d), *dhc = out + off[RNN_G_H0];
     rnn_dy dy = rnn_dy_of(c, &d);
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1;
         rnn_my_rows(d.N, &n0, &n1);
         rnn_copy_or_zero(dhc + n0 * H, dy.h ? dy.h + n0 * H : NULL, (n1 - n0) * H);
@@ -259,7 +257,7 @@ static lm_status k_gru_grad(lm_kcall *c) {
         gru_bwd_rows(c, &d, n0, n1, &a, XH, RT, dGx, dGr, dhc, dy.seq, gnt);
         rnn_bwd_finish(c, &d, dGx, after ? dGr : NULL, XH, c->p->depth, out, off, n0, n1, gnt);
         if (!after) gru_dr_before(c, &d, &a, XH, dGx, out + off[RNN_G_RECURRENT], gnt);
-    }
+    });
     return LM_OK;
 }
 

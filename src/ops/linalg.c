@@ -71,10 +71,10 @@ static lm_status k_matmul(lm_kcall *c) {
     }
     if (nbatch >= nt && M * N * K < (int64_t)1 << 18) {
         /* Many small products: one per thread, each single-threaded. */
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (int64_t i = 0; i < nbatch; i++)
+        LM_PAR_FOR(nt > 1, nt, i, nbatch, {
             lm_sgemm(c->env->gemm, 1, ta, tb, M, N, K, 1.0f, a + batch_offset(A, C, i), lda,
                      b + batch_offset(B, C, i), ldb, 0.0f, y + i * M * N, N, NULL);
+        });
         return LM_OK;
     }
     for (int64_t i = 0; i < nbatch; i++)
@@ -141,11 +141,10 @@ void lm_apply_activation(float *y, int64_t n, int act, const lm_kenv *env) {
     lm_params p = lm_params_zero();
     int op = act_op(act), nt = env->nthreads;
     int64_t chunks = (n + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && chunks > 1) schedule(static)
-    for (int64_t c = 0; c < chunks; c++) {
+    LM_PAR_FOR(nt > 1 && chunks > 1, nt, c, chunks, {
         int64_t o = c * LM_ELEM_CHUNK, len = lm_min64(LM_ELEM_CHUNK, n - o);
         k->unary(op, &p, len, y + o, y + o);
-    }
+    });
 }
 
 /* gy * act'(.) written in terms of the activation's output y. */
@@ -171,11 +170,10 @@ static lm_status k_act_grad_y(lm_kcall *c) {
     lm_params p = lm_params_zero();
     int op = act_op(c->p->act), nt = c->env->nthreads;
     int64_t chunks = (n + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && chunks > 1) schedule(static)
-    for (int64_t ch = 0; ch < chunks; ch++) {
+    LM_PAR_FOR(nt > 1 && chunks > 1, nt, ch, chunks, {
         int64_t o = ch * LM_ELEM_CHUNK, len = lm_min64(LM_ELEM_CHUNK, n - o);
         k->unary_grad(op, &p, len, gy + o, y + o, gx + o);
-    }
+    });
     return LM_OK;
 }
 
@@ -278,9 +276,9 @@ static lm_status k_bias_act(lm_kcall *c) {
     float *y = lm_f(&c->out);
     int64_t N = c->in[1].n, rows = N ? c->out.n / N : 0;
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 65536) schedule(static)
-    for (int64_t r = 0; r < rows; r++)
+    LM_PAR_FOR(nt > 1 && c->out.n > 65536, nt, r, rows, {
         for (int64_t j = 0; j < N; j++) y[r * N + j] = x[r * N + j] + b[j];
+    });
     lm_apply_activation(y, c->out.n, c->p->act, c->env);
     return LM_OK;
 }

@@ -240,8 +240,7 @@ static lm_status k_dense_mean(lm_kcall *c, row_fn row, flat_fn flat) {
     int64_t rpc = lm_rows_per_chunk(D), nch = (rows + rpc - 1) / rpc;
     float f0 = c->p->f[0];
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->in[1].n > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && c->in[1].n > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, rows - r0);
         const float *tc = t + r0 * D, *pc = p + r0 * D;
         if (D >= LM_LONG_ROW || D == 0) {
@@ -253,7 +252,7 @@ static lm_status k_dense_mean(lm_kcall *c, row_fn row, flat_fn flat) {
             for (int64_t r = 0; r < nr; r++)
                 y[r0 + r] = (float)lm_row_sum(buf + r * D, D) / (float)D;
         }
-    }
+    });
     return LM_OK;
 }
 
@@ -330,8 +329,7 @@ static lm_status k_cce(lm_kcall *c) {
     int64_t rpc = lm_rows_per_chunk(D), nch = (rows + rpc - 1) / rpc;
     bool logits = c->p->flag;
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->in[1].n > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && c->in[1].n > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, rows - r0);
         const float *tc = t + r0 * D, *pc = p + r0 * D;
         float *st = aux + r0 * LM_LOSS_AUX_PER_ROW, buf[LM_ROW_CHUNK];
@@ -352,7 +350,7 @@ static lm_status k_cce(lm_kcall *c) {
             for (int j = 0; j < LM_VL; j++) v += acc[j];
             y[r0 + r] = -v;
         }
-    }
+    });
     return LM_OK;
 }
 
@@ -367,8 +365,7 @@ static lm_status k_sparse(lm_kcall *c) {
     int nt = c->env->nthreads;
     lm_status s = lm_check_labels(c, &c->in[0], rows, D);
     if (s) return s;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->in[1].n > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && c->in[1].n > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, rows - r0);
         float *st = aux + r0 * LM_LOSS_AUX_PER_ROW, buf[LM_ROW_CHUNK];
         if (logits) logit_stats(p + r0 * D, nr, D, st, buf);
@@ -384,7 +381,7 @@ static lm_status k_sparse(lm_kcall *c) {
                 y[r0 + r] = -lm_vlog(lm_clip_prob(x[l] / sr[0]));
             }
         }
-    }
+    });
     return LM_OK;
 }
 

@@ -100,8 +100,7 @@ static lm_status grad_scaled(lm_kcall *c, local_fn fn_t, local_fn fn_p) {
     int64_t rpc = lm_rows_per_chunk(D), nch = (rows + rpc - 1) / rpc;
     local_fn fn = c->p->kind == 0 ? fn_t : fn_p;
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->in[2].n > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && c->in[2].n > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, rows - r0);
         float *d = gx + r0 * D;
         fn(t + r0 * D, p + r0 * D, d, nr * D, f0);
@@ -109,7 +108,7 @@ static lm_status grad_scaled(lm_kcall *c, local_fn fn_t, local_fn fn_p) {
             float g = gy[r0 + r] / (float)D; /* jnp.mean's transpose */
             for (int64_t k = 0; k < D; k++) d[r * D + k] *= g;
         }
-    }
+    });
     return LM_OK;
 }
 
@@ -183,12 +182,11 @@ static lm_status k_cce_grad(lm_kcall *c) {
     int64_t rpc = lm_rows_per_chunk(D), nch = (rows + rpc - 1) / rpc;
     bool logits = c->p->flag, wrt_t = c->p->kind == 0;
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->in[2].n > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && c->in[2].n > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, rows - r0);
         cce_chunk(t + r0 * D, p + r0 * D, gy + r0, aux + r0 * LM_LOSS_AUX_PER_ROW, gx + r0 * D, nr,
                   D, logits, wrt_t);
-    }
+    });
     return LM_OK;
 }
 
@@ -203,8 +201,7 @@ static lm_status k_sparse_grad(lm_kcall *c) {
     float *gx = lm_f(&c->out);
     int64_t rpc = lm_rows_per_chunk(D), nch = (rows + rpc - 1) / rpc;
     int nt = c->env->nthreads;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->in[2].n > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && c->in[2].n > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, rows - r0);
         const float *st = aux + r0 * LM_LOSS_AUX_PER_ROW;
         if (logits) softmax_from_stats(p + r0 * D, st, nr, D, gx + r0 * D);
@@ -223,7 +220,7 @@ static lm_status k_sparse_grad(lm_kcall *c) {
                 d[l] = (u - dot) / s;
             }
         }
-    }
+    });
     return LM_OK;
 }
 

@@ -64,8 +64,7 @@ static lm_status k_lstm(lm_kcall *c) {
     const float *h0 = ih >= 0 ? lm_f(&c->in[ih]) : NULL, *c0 = ic >= 0 ? lm_f(&c->in[ic]) : NULL;
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
     /* Each thread runs its rows from the input projection to the final states. */
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1, H = d.H;
         rnn_my_rows(d.N, &n0, &n1);
         if (n1 > n0) {
@@ -76,7 +75,7 @@ static lm_status k_lstm(lm_kcall *c) {
             rnn_final_state(&d, hseq, a.h0, hlast, n0, n1);
             rnn_final_state(&d, a.cs, a.c0, hlast + d.N * H, n0, n1);
         }
-    }
+    });
     return LM_OK;
 }
 
@@ -144,8 +143,7 @@ static lm_status k_lstm_grad(lm_kcall *c) {
     rnn_dy dy = rnn_dy_of(c, &d);
     memset(zrow, 0, (size_t)d.H * sizeof *zrow);
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1, H = d.H;
         rnn_my_rows(d.N, &n0, &n1);
         rnn_copy_or_zero(dhc + n0 * H, dy.h ? dy.h + n0 * H : NULL, (n1 - n0) * H);
@@ -153,7 +151,7 @@ static lm_status k_lstm_grad(lm_kcall *c) {
         rnn_bwd_prepare(c, &d, a.h0, XH, RT, n0, n1);
         lstm_bwd_rows(c, &d, n0, n1, &a, dG, dhc, dcc, RT, dy.seq, zrow, gnt);
         rnn_bwd_finish(c, &d, dG, dG, XH, 1, out, off, n0, n1, gnt);
-    }
+    });
     return LM_OK;
 }
 

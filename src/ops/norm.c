@@ -104,8 +104,7 @@ static void col_moments(const float *x, int64_t rows, int64_t C, const float *K,
                         float *mean, float *var) {
     norm_tiles tl = norm_tiling(rows, C);
     int64_t nch = tl.nch, ncb = tl.ncb;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && rows * C >= NORM_PAR_MIN) schedule(static)
-    for (int64_t t = 0; t < nch * ncb; t++) {
+    LM_PAR_FOR(nt > 1 && rows * C >= NORM_PAR_MIN, nt, t, nch * ncb, {
         int64_t ch = t / ncb, c0 = (t % ncb) * tl.cbw, w = lm_min64(C - c0, tl.cbw);
         int64_t r0 = rows * ch / nch, r1 = rows * (ch + 1) / nch;
         double *restrict s = ws + ch * 2 * C + c0, *restrict q = s + C;
@@ -119,7 +118,7 @@ static void col_moments(const float *x, int64_t rows, int64_t C, const float *K,
                 q[j] += d * d;
             }
         }
-    }
+    });
     for (int64_t c = 0; c < C; c++) {
         double S = 0, Q = 0;
         for (int64_t ch = 0; ch < nch; ch++) {
@@ -135,12 +134,11 @@ static void col_moments(const float *x, int64_t rows, int64_t C, const float *K,
 /* y = x * inv[c] + res[c] over rows of C. */
 static void affine_rows(const float *x, float *y, int64_t rows, int64_t C, const float *inv,
                         const float *res, int nt) {
-#pragma omp parallel for num_threads(nt) if (nt > 1 && rows * C >= NORM_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+    LM_PAR_FOR(nt > 1 && rows * C >= NORM_PAR_MIN, nt, r, rows, {
         const float *restrict xr = x + r * C;
         float *restrict yr = y + r * C;
         for (int64_t c = 0; c < C; c++) yr[c] = xr[c] * inv[c] + res[c];
-    }
+    });
 }
 
 static lm_status k_batch_norm(lm_kcall *c) {

@@ -63,8 +63,7 @@ static lm_status k_norm_param_grad(lm_kcall *c) {
     double *ws = c->ws;
     int nt = c->env->nthreads;
     /* Tiled as the batch moments (norm_tiling). */
-#pragma omp parallel for num_threads(nt) if (nt > 1 && rows * C >= NORM_PAR_MIN) schedule(static)
-    for (int64_t t = 0; t < nch * ncb; t++) {
+    LM_PAR_FOR(nt > 1 && rows * C >= NORM_PAR_MIN, nt, t, nch * ncb, {
         int64_t ch = t / ncb, c0 = (t % ncb) * tl.cbw, w = lm_min64(C - c0, tl.cbw);
         int64_t r0 = rows * ch / nch, r1 = rows * (ch + 1) / nch;
         double *restrict sg = ws + ch * 2 * C + c0, *restrict sb = sg + C;
@@ -85,7 +84,7 @@ static lm_status k_norm_param_grad(lm_kcall *c) {
                 }
             }
         }
-    }
+    });
     for (int64_t j = 0; j < C; j++) {
         double G = 0, B = 0;
         for (int64_t ch = 0; ch < nch; ch++) {
@@ -180,12 +179,11 @@ static lm_status k_batch_norm_grad(lm_kcall *c) {
         b[j] = batch ? a[j] * istd[j] * (sg[j] * inv_n) : 0.0f;
     }
     /* dx = a * (gy - mean(gy) - xhat * mean(gy * xhat)); only a * gy at inference. */
-#pragma omp parallel for num_threads(nt) if (nt > 1 && rows * C >= NORM_PAR_MIN) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+    LM_PAR_FOR(nt > 1 && rows * C >= NORM_PAR_MIN, nt, r, rows, {
         const float *restrict g = gy + r * C, *restrict xr = x + r * C;
         float *restrict d = dx + r * C;
         for (int64_t j = 0; j < C; j++) d[j] = a[j] * (g[j] - mg[j]) - b[j] * (xr[j] - mean[j]);
-    }
+    });
     return LM_OK;
 }
 

@@ -103,15 +103,14 @@ static lm_status k_max_pool(lm_kcall *c) {
     const bool avx512 = c->env->isa >= LM_ISA_AVX512;
     const int64_t rows = g.N * g.OH;
     int nt = nthreads_for(c, c->out.n * g.KH * g.KW);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t r0, r1;
         share(rows, &r0, &r1);
         if (avx512)
             lm_pool_max_fwd_avx512(&g, x, y, arg, r0, r1);
         else
             lm_pool_max_fwd(&g, x, y, arg, r0, r1);
-    }
+    });
     return LM_OK;
 }
 
@@ -153,15 +152,14 @@ static lm_status k_max_pool_grad(lm_kcall *c) {
                               "input 1 is not a max pooling node with saved state");
     const bool avx512 = c->env->isa >= LM_ISA_AVX512;
     int nt = nthreads_for(c, c->out.n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1;
         share(g.N, &n0, &n1);
         if (avx512)
             lm_pool_max_bwd_avx512(&g, dy, arg, dx, n0, n1);
         else
             lm_pool_max_bwd(&g, dy, arg, dx, n0, n1);
-    }
+    });
     return LM_OK;
 }
 
@@ -203,15 +201,14 @@ static lm_status k_avg_pool(lm_kcall *c) {
     float *y = lm_f(&c->out);
     const bool avx512 = c->env->isa >= LM_ISA_AVX512;
     int nt = nthreads_for(c, c->out.n * g.KH * g.KW);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t r0, r1;
         share(g.N * g.OH, &r0, &r1);
         if (avx512)
             lm_pool_avg_fwd_avx512(&g, x, y, r0, r1);
         else
             lm_pool_avg_fwd(&g, x, y, r0, r1);
-    }
+    });
     return LM_OK;
 }
 
@@ -240,15 +237,14 @@ static lm_status k_avg_pool_grad(lm_kcall *c) {
     float *dx = lm_f(&c->out);
     const bool avx512 = c->env->isa >= LM_ISA_AVX512;
     int nt = nthreads_for(c, c->out.n);
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1;
         share(g.N, &n0, &n1);
         if (avx512)
             lm_pool_avg_bwd_avx512(&g, dy, dx, n0, n1);
         else
             lm_pool_avg_bwd(&g, dy, dx, n0, n1);
-    }
+    });
     return LM_OK;
 }
 

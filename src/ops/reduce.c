@@ -156,8 +156,8 @@ static int64_t tile_width(int64_t outer, int64_t inner, int nt) {
 
 static void sum_rows(const float *x, float *y, int64_t O, int64_t R, double div, int nt) {
     if (O >= nt || R < 65536) {
-#pragma omp parallel for num_threads(nt) if (nt > 1 && O * R > 65536) schedule(static)
-        for (int64_t o = 0; o < O; o++) y[o] = (float)(lm_row_sum(x + o * R, R) / div);
+        LM_PAR_FOR(nt > 1 && O * R > 65536, nt, o, O,
+                   { y[o] = (float)(lm_row_sum(x + o * R, R) / div); });
         return;
     }
     /* Few long rows: fixed chunks summed in order, so results do not depend on nt. */
@@ -165,11 +165,10 @@ static void sum_rows(const float *x, float *y, int64_t O, int64_t R, double div,
     for (int64_t o = 0; o < O; o++) {
         const float *xr = x + o * R;
         double part[NCHUNK_MAX];
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (int64_t ch = 0; ch < nch; ch++) {
+        LM_PAR_FOR(nt > 1, nt, ch, nch, {
             int64_t b = ch * len, e = lm_min64(R, b + len);
             part[ch] = b < e ? lm_row_sum(xr + b, e - b) : 0;
-        }
+        });
         double t = 0;
         for (int64_t ch = 0; ch < nch; ch++) t += part[ch];
         y[o] = (float)(t / div);
@@ -179,8 +178,7 @@ static void sum_rows(const float *x, float *y, int64_t O, int64_t R, double div,
 static void sum_cols(const float *x, float *y, int64_t O, int64_t R, int64_t I, double div,
                      int nt) {
     int64_t w0 = tile_width(O, I, nt), nti = (I + w0 - 1) / w0;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && O * R * I > 65536) schedule(static)
-    for (int64_t t = 0; t < O * nti; t++) {
+    LM_PAR_FOR(nt > 1 && O * R * I > 65536, nt, t, O * nti, {
         int64_t o = t / nti, i0 = (t % nti) * w0, w = lm_min64(w0, I - i0);
         const float *xb = x + o * R * I + i0;
         double dacc[TILE_W];
@@ -197,7 +195,7 @@ static void sum_cols(const float *x, float *y, int64_t O, int64_t R, int64_t I, 
         }
         float *yo = y + o * I + i0;
         for (int64_t j = 0; j < w; j++) yo[j] = (float)(dacc[j] / div);
-    }
+    });
 }
 
 static size_t ws_sum(const lm_kcall *c) {
@@ -290,15 +288,14 @@ static lm_status k_reduce_grad(lm_kcall *c) {
     bool mean = c->p->kind == RK_MEAN;
     if (L.simple) {
         int64_t O = L.outer, R = L.red, I = L.inner;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 65536) schedule(static)
-        for (int64_t t = 0; t < O * R; t++) {
+        LM_PAR_FOR(nt > 1 && c->out.n > 65536, nt, t, O * R, {
             const float *restrict g = gy + (t / R) * I;
             float *restrict o = gx + t * I;
             if (mean)
                 for (int64_t i = 0; i < I; i++) o[i] = g[i] / cnt;
             else
                 for (int64_t i = 0; i < I; i++) o[i] = g[i];
-        }
+        });
         return LM_OK;
     }
     odo o;
@@ -342,19 +339,17 @@ const lm_op_def lm_opdef_mean = {.name = "mean",
 
 static void max_rows(const float *x, float *y, int64_t O, int64_t R, int nt) {
     if (O >= nt || R < 65536) {
-#pragma omp parallel for num_threads(nt) if (nt > 1 && O * R > 65536) schedule(static)
-        for (int64_t o = 0; o < O; o++) y[o] = lm_row_max(x + o * R, R);
+        LM_PAR_FOR(nt > 1 && O * R > 65536, nt, o, O, { y[o] = lm_row_max(x + o * R, R); });
         return;
     }
     int64_t nch = NCHUNK_MAX, len = (R + nch - 1) / nch;
     for (int64_t o = 0; o < O; o++) {
         const float *xr = x + o * R;
         float part[NCHUNK_MAX];
-#pragma omp parallel for num_threads(nt) if (nt > 1) schedule(static)
-        for (int64_t ch = 0; ch < nch; ch++) {
+        LM_PAR_FOR(nt > 1, nt, ch, nch, {
             int64_t b = ch * len, e = lm_min64(R, b + len);
             part[ch] = lm_row_max(xr + b, b < e ? e - b : 0);
-        }
+        });
         float m = part[0];
         for (int64_t ch = 1; ch < nch; ch++) m = lm_max_nan(m, part[ch]);
         y[o] = m;
@@ -363,8 +358,7 @@ static void max_rows(const float *x, float *y, int64_t O, int64_t R, int nt) {
 
 static void max_cols(const float *x, float *y, int64_t O, int64_t R, int64_t I, int nt) {
     int64_t w0 = tile_width(O, I, nt), nti = (I + w0 - 1) / w0;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && O * R * I > 65536) schedule(static)
-    for (int64_t t = 0; t < O * nti; t++) {
+    LM_PAR_FOR(nt > 1 && O * R * I > 65536, nt, t, O * nti, {
         int64_t o = t / nti, i0 = (t % nti) * w0, w = lm_min64(w0, I - i0);
         const float *xb = x + o * R * I + i0;
         float *restrict m = y + o * I + i0;
@@ -374,7 +368,7 @@ static void max_cols(const float *x, float *y, int64_t O, int64_t R, int64_t I, 
             LM_SIMD
             for (int64_t j = 0; j < w; j++) m[j] = lm_max_nan(m[j], row[j]);
         }
-    }
+    });
 }
 
 static lm_status k_max(lm_kcall *c) {
@@ -426,22 +420,21 @@ static lm_status k_max_grad(lm_kcall *c) {
     memset(cnt, 0, (size_t)ny * sizeof *cnt);
     if (L.simple) {
         int64_t O = L.outer, R = L.red, I = L.inner;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 65536) schedule(static)
-        for (int64_t o = 0; o < O; o++)
+        LM_PAR_FOR(nt > 1 && c->out.n > 65536, nt, o, O, {
             for (int64_t r = 0; r < R; r++) {
                 const float *restrict xr = x + (o * R + r) * I, *restrict yo = y + o * I;
                 float *restrict co = cnt + o * I;
                 for (int64_t i = 0; i < I; i++) co[i] += xr[i] == yo[i] ? 1.0f : 0.0f;
             }
+        });
         for (int64_t i = 0; i < ny; i++) cnt[i] = cnt[i] > 0 ? gy[i] / cnt[i] : 0.0f;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 65536) schedule(static)
-        for (int64_t t = 0; t < O * R; t++) {
+        LM_PAR_FOR(nt > 1 && c->out.n > 65536, nt, t, O * R, {
             int64_t o = t / R;
             const float *restrict xr = x + t * I, *restrict yo = y + o * I,
                                   *restrict go = cnt + o * I;
             float *restrict gr = gx + t * I;
             for (int64_t i = 0; i < I; i++) gr[i] = lm_vsel(xr[i] == yo[i], go[i], 0.0f);
-        }
+        });
         return LM_OK;
     }
     odo o;
@@ -509,8 +502,7 @@ static lm_status k_argmax(lm_kcall *c) {
     for (int i = ax + 1; i < xt->ndim; i++) I *= xt->d[i];
     int nt = c->env->nthreads;
     if (c->out.n == 0) return LM_OK;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && xt->n > 65536) schedule(static)
-    for (int64_t t = 0; t < O * I; t++) {
+    LM_PAR_FOR(nt > 1 && xt->n > 65536, nt, t, O * I, {
         int64_t o = t / I, i = t % I;
         const float *xp = x + o * R * I + i;
         int64_t best = 0;
@@ -523,7 +515,7 @@ static lm_status k_argmax(lm_kcall *c) {
             }
         }
         y[t] = best;
-    }
+    });
     return LM_OK;
 }
 

@@ -469,8 +469,7 @@ static lm_status k_simple_rnn(lm_kcall *c) {
     float *Z = c->ws, *h0c = c->aux, *hseq = lm_f(&c->out);
     const float *h0 = ih >= 0 ? lm_f(&c->in[ih]) : NULL;
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1;
         rnn_my_rows(d.N, &n0, &n1);
         if (n1 > n0) {
@@ -479,7 +478,7 @@ static lm_status k_simple_rnn(lm_kcall *c) {
             simple_fwd_rows(c, &d, n0, n1, Z, h0c, gnt);
             rnn_final_state(&d, hseq, h0c, hseq + d.N * d.T * d.H, n0, n1);
         }
-    }
+    });
     return LM_OK;
 }
 
@@ -545,15 +544,14 @@ static lm_status k_simple_rnn_grad(lm_kcall *c) {
     const float *h0c = c->in_aux[3];
     rnn_dy dy = rnn_dy_of(c, &d);
     int nt = rnn_threads(c, &d), gnt = nt > 1 ? 1 : c->env->nthreads;
-#pragma omp parallel num_threads(nt) if (nt > 1)
-    {
+    LM_PARALLEL(nt > 1, nt, {
         int64_t n0, n1;
         rnn_my_rows(d.N, &n0, &n1);
         rnn_copy_or_zero(dh + n0 * d.H, dy.h ? dy.h + n0 * d.H : NULL, (n1 - n0) * d.H);
         rnn_bwd_prepare(c, &d, h0c, XH, RT, n0, n1);
         simple_bwd_rows(c, &d, n0, n1, dZ, dh, RT, dy.seq, gnt);
         rnn_bwd_finish(c, &d, dZ, dZ, XH, 1, out, off, n0, n1, gnt);
-    }
+    });
     return LM_OK;
 }
 

@@ -639,9 +639,9 @@ static lm_status k_repeat(lm_kcall *c) {
     char *y = c->out.p;
     int nt = c->env->nthreads;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n * 4 > PAR_BYTES) schedule(static)
-    for (int64_t b = 0; b < B; b++)
+    LM_PAR_FOR(nt > 1 && c->out.n * 4 > PAR_BYTES, nt, b, B, {
         for (int64_t r = 0; r < n; r++) memcpy(y + (size_t)(b * n + r) * row, xp + b * row, row);
+    });
     return LM_OK;
 }
 
@@ -665,15 +665,14 @@ static lm_status k_repeat_grad(lm_kcall *c) {
     float *y = lm_f(&c->out);
     int nt = c->env->nthreads;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && gy->n * 4 > PAR_BYTES) schedule(static)
-    for (int64_t b = 0; b < B; b++) {
+    LM_PAR_FOR(nt > 1 && gy->n * 4 > PAR_BYTES, nt, b, B, {
         float *restrict yb = y + b * F;
         for (int64_t f = 0; f < F; f++) yb[f] = 0;
         for (int64_t r = 0; r < n; r++) {
             const float *restrict gr = g + (b * n + r) * F;
             for (int64_t f = 0; f < F; f++) yb[f] += gr[f];
         }
-    }
+    });
     return LM_OK;
 }
 

@@ -76,8 +76,7 @@ static void sm_tile(const float *x, float *y, int64_t A, int64_t I, int64_t w, b
  * short ones go by chunks of rows so that exp vectorises across rows. */
 static void softmax_rows(const float *x, float *y, int64_t O, int64_t A, bool log, int nt) {
     if (A >= LM_LONG_ROW) {
-#pragma omp parallel for num_threads(nt) if (nt > 1 && O * A > 32768) schedule(static)
-        for (int64_t o = 0; o < O; o++) {
+        LM_PAR_FOR(nt > 1 && O * A > 32768, nt, o, O, {
             const float *restrict xr = x + o * A;
             float *restrict yr = y + o * A;
             float m = lm_row_max(xr, A);
@@ -88,12 +87,11 @@ static void softmax_rows(const float *x, float *y, int64_t O, int64_t A, bool lo
                 float s = lm_row_sumexp(xr, m, yr, A);
                 for (int64_t i = 0; i < A; i++) yr[i] = yr[i] / s;
             }
-        }
+        });
         return;
     }
     int64_t rpc = lm_rows_per_chunk(A), nch = (O + rpc - 1) / rpc;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && O * A > 32768) schedule(static)
-    for (int64_t ch = 0; ch < nch; ch++) {
+    LM_PAR_FOR(nt > 1 && O * A > 32768, nt, ch, nch, {
         int64_t r0 = ch * rpc, nr = lm_min64(rpc, O - r0);
         const float *xc = x + r0 * A;
         float *yc = y + r0 * A, e[LM_ROW_CHUNK], m[LM_ROW_CHUNK];
@@ -113,7 +111,7 @@ static void softmax_rows(const float *x, float *y, int64_t O, int64_t A, bool lo
                 for (int64_t i = 0; i < A; i++) yr[i] = br[i] / s;
             }
         }
-    }
+    });
 }
 
 static lm_status softmax_fwd(lm_kcall *c, bool log) {
@@ -127,12 +125,11 @@ static lm_status softmax_fwd(lm_kcall *c, bool log) {
         return LM_OK;
     }
     int64_t nti = (L.I + TW - 1) / TW;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 32768) schedule(static)
-    for (int64_t t = 0; t < L.O * nti; t++) {
+    LM_PAR_FOR(nt > 1 && c->out.n > 32768, nt, t, L.O * nti, {
         int64_t o = t / nti, i0 = (t % nti) * TW;
         int64_t off = o * L.A * L.I + i0;
         sm_tile(x + off, y + off, L.A, L.I, lm_min64(TW, L.I - i0), log);
-    }
+    });
     return LM_OK;
 }
 
@@ -185,8 +182,7 @@ static lm_status softmax_bwd(lm_kcall *c, bool log) {
     if (L.I == 1) {
         /* Rows by chunks: exp(y) in one flat loop, then per-row sums. */
         int64_t A = L.A, rpc = lm_rows_per_chunk(A), nch = (L.O + rpc - 1) / rpc;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 32768) schedule(static)
-        for (int64_t ch = 0; ch < nch; ch++) {
+        LM_PAR_FOR(nt > 1 && c->out.n > 32768, nt, ch, nch, {
             int64_t r0 = ch * rpc, nr = lm_min64(rpc, L.O - r0);
             const float *restrict g = gy + r0 * A, *restrict yr = y + r0 * A;
             float *restrict d = gx + r0 * A;
@@ -203,12 +199,11 @@ static lm_status softmax_bwd(lm_kcall *c, bool log) {
                     for (int64_t i = 0; i < A; i++) dr[i] = ys[i] * (gr[i] - s);
                 }
             }
-        }
+        });
         return LM_OK;
     }
     int64_t nti = (L.I + TW - 1) / TW;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && c->out.n > 32768) schedule(static)
-    for (int64_t t = 0; t < L.O * nti; t++) {
+    LM_PAR_FOR(nt > 1 && c->out.n > 32768, nt, t, L.O * nti, {
         int64_t o = t / nti, i0 = (t % nti) * TW, w = lm_min64(TW, L.I - i0);
         int64_t off = o * L.A * L.I + i0;
         float s[TW];
@@ -228,7 +223,7 @@ static lm_status softmax_bwd(lm_kcall *c, bool log) {
             else
                 for (int64_t j = 0; j < w; j++) d[j] = yr[j] * (g[j] - s[j]);
         }
-    }
+    });
     return LM_OK;
 }
 

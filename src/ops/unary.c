@@ -100,11 +100,10 @@ static lm_status k_unary(lm_kcall *c) {
     int op = c->node->op, nt = c->env->nthreads;
     int64_t min_par = costly(op) ? 8192 : 65536;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > min_par) schedule(static)
-    for (int64_t i = 0; i < nch; i++) {
+    LM_PAR_FOR(nt > 1 && n > min_par, nt, i, nch, {
         int64_t o = i * LM_ELEM_CHUNK;
         K->unary(op, c->p, lm_min64(LM_ELEM_CHUNK, n - o), x + o, y + o);
-    }
+    });
     return LM_OK;
 }
 
@@ -132,11 +131,10 @@ static lm_status k_unary_grad(lm_kcall *c) {
     int op = c->p->kind, nt = c->env->nthreads;
     int64_t min_par = costly(op) ? 8192 : 65536;
     (void)nt;
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > min_par) schedule(static)
-    for (int64_t i = 0; i < nch; i++) {
+    LM_PAR_FOR(nt > 1 && n > min_par, nt, i, nch, {
         int64_t o = i * LM_ELEM_CHUNK;
         K->unary_grad(op, c->p, lm_min64(LM_ELEM_CHUNK, n - o), gy + o, t + o, y + o);
-    }
+    });
     return LM_OK;
 }
 

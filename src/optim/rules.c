@@ -11,8 +11,8 @@ static void run_blocks(lm_rule_block_fn f, const lm_optimizer *o, const lm_opt_s
     const int64_t nblk = (n + BLK - 1) / BLK;
     const int nt = s->nthreads;
     (void)nt; /* unused without OpenMP */
-#pragma omp parallel for num_threads(nt) if (nt > 1 && n > LM_OPT_PAR_MIN) schedule(static)
-    for (int64_t b = 0; b < nblk; b++) f(o, s, p, b * BLK, (int)lm_min64(BLK, n - b * BLK));
+    LM_PAR_FOR(nt > 1 && n > LM_OPT_PAR_MIN, nt, b, nblk,
+               { f(o, s, p, b * BLK, (int)lm_min64(BLK, n - b * BLK)); });
 }
 
 static lm_rule_ptrs ptrs(lm_optimizer *o, float *params, const float *grads, int64_t off) {
