@@ -133,6 +133,33 @@ static lm_status infer_sum_to_like(lm_infer *s) {
     return LM_OK;
 }
 
+/* Rows of the fast path are summed in chunks fixed by the row count alone,
+ * so the result does not depend on the thread count: chunk sums in the
+ * workspace, then added in order. */
+#define SUM_CHUNK_ROWS 256
+#define SUM_MAX_CHUNKS 64
+
+static bool sum_trailing(const lm_tv *x, const lm_tv *y, int64_t *rows) {
+    for (int i = 0; i < y->ndim; i++) {
+        int xi = x->ndim - y->ndim + i;
+        if (y->d[i] != x->d[xi] && !(y->d[i] == 1 && i == 0 && y->ndim == 1)) return false;
+    }
+    if (y->n == 0 || x->n % y->n) return false;
+    *rows = x->n / y->n;
+    return true;
+}
+
+static int64_t sum_chunks(int64_t rows) {
+    int64_t n = (rows + SUM_CHUNK_ROWS - 1) / SUM_CHUNK_ROWS;
+    return n < SUM_MAX_CHUNKS ? n : SUM_MAX_CHUNKS;
+}
+
+static size_t ws_sum_to_like(const lm_kcall *c) {
+    int64_t rows;
+    if (!sum_trailing(&c->in[0], &c->out, &rows)) return 0;
+    return (size_t)(sum_chunks(rows) * c->out.n) * sizeof(float);
+}
+
 static lm_status k_sum_to_like(lm_kcall *c) {
     const lm_tv *x = &c->in[0];
     lm_tv *y = &c->out;
@@ -141,20 +168,22 @@ static lm_status k_sum_to_like(lm_kcall *c) {
     memset(yp, 0, (size_t)y->n * sizeof *yp);
     if (y->n == 0 || x->n == 0) return LM_OK;
     /* Fast path: x is (rows, y.n) with y matching its trailing part (bias gradients). */
-    int64_t tail = 1;
-    int k = y->ndim;
-    bool trailing = true;
-    for (int i = 0; i < y->ndim; i++) {
-        int xi = x->ndim - y->ndim + i;
-        if (y->d[i] != x->d[xi] && !(y->d[i] == 1 && i == 0 && k == 1)) trailing = false;
-    }
-    if (trailing && x->n % y->n == 0) {
-        for (int i = 0; i < y->ndim; i++) tail *= y->d[i];
-        int64_t rows = x->n / tail;
-        for (int64_t r = 0; r < rows; r++) {
-            const float *row = xp + r * tail;
-            for (int64_t j = 0; j < tail; j++) yp[j] += row[j];
-        }
+    int64_t rows;
+    if (sum_trailing(x, y, &rows)) {
+        const int64_t tail = y->n, nch = sum_chunks(rows);
+        float *part = c->ws;
+        const int nt = c->env->nthreads;
+        (void)nt;
+        LM_PAR_FOR(nt > 1 && x->n > 65536, nt, ch, nch, {
+            float *restrict acc = part + ch * tail;
+            memset(acc, 0, (size_t)tail * sizeof *acc);
+            for (int64_t r = rows * ch / nch; r < rows * (ch + 1) / nch; r++) {
+                const float *restrict row = xp + r * tail;
+                for (int64_t j = 0; j < tail; j++) acc[j] += row[j];
+            }
+        });
+        for (int64_t ch = 0; ch < nch; ch++)
+            for (int64_t j = 0; j < tail; j++) yp[j] += part[ch * tail + j];
         return LM_OK;
     }
     /* General path: map every x index to its y index (stride 0 on broadcast axes). */
@@ -183,6 +212,7 @@ const lm_op_def lm_opdef_sum_to_like = {.name = "sum_to_like",
                                         .max_in = 2,
                                         .flags = LM_OPF_GRAD_ONLY,
                                         .infer = infer_sum_to_like,
+                                        .ws_bytes = ws_sum_to_like,
                                         .kernel = {k_sum_to_like}};
 
 lm_node *lm_unbroadcast(lm_graph *g, lm_node *gx, lm_node *x) {
