@@ -584,6 +584,51 @@ static void pool_matches_naive(void) {
         }
 }
 
+/* Conv + ReLU (fused) then max pooling: the ReLU gradient is applied to the
+ * pooled gradient before the scatter (lm_act_grad_y); gradients of x, w and
+ * b must equal those of the same network with the ReLU as an op of its own,
+ * for disjoint and overlapping windows. */
+static void relu_pool_gradients(void) {
+    static const lm_pool_opts pools[] = {{{2, 2}, {0, 0}, LM_PAD_VALID},
+                                         {{3, 3}, {2, 2}, LM_PAD_SAME},
+                                         {{2, 3}, {1, 2}, LM_PAD_VALID}};
+    for (size_t k = 0; k < sizeof pools / sizeof *pools; k++) {
+        lm_tensor *got[2][3] = {{NULL}};
+        lm_session *ss[2] = {NULL};
+        lm_graph *gs[2] = {NULL};
+        for (int sep = 0; sep < 2; sep++) {
+            lm_graph *g = gs[sep] = lm_graph_new(ctx);
+            float xv[2 * 9 * 8 * 3], wv[3 * 3 * 3 * 5], bv[5] = {0.3f, -0.2f, 0.1f, 0, -0.5f};
+            for (int i = 0; i < (int)(sizeof xv / sizeof *xv); i++) xv[i] = sinf(0.7f * (float)i);
+            for (int i = 0; i < (int)(sizeof wv / sizeof *wv); i++)
+                wv[i] = cosf(1.3f * (float)i) / 4;
+            lm_node *x = var(g, "x", LM_SHAPE(2, 9, 8, 3), xv),
+                    *w = var(g, "w", LM_SHAPE(3, 3, 3, 5), wv);
+            lm_node *b = var(g, "b", LM_SHAPE(5), bv);
+            lm_conv_opts co = {.padding = LM_PAD_SAME};
+            lm_node *z = sep ? lm_op_relu(g, lm_op_conv2d_bias_act(g, x, w, b, co, LM_ACT_LINEAR))
+                             : lm_op_conv2d_bias_act(g, x, w, b, co, LM_ACT_RELU);
+            lm_node *y = lm_op_max_pool2d(g, z, pools[k]);
+            lm_node *wrt[3] = {x, w, b};
+            ss[sep] = run(g, y, 3, wrt);
+            for (int i = 0; ss[sep] && i < 3; i++) got[sep][i] = lm_session_output(ss[sep], i + 1);
+        }
+        for (int i = 0; i < 3; i++) {
+            lm_tensor *a = got[0][i], *c = got[1][i];
+            CHECK(a && c && lm_tensor_numel(a) == lm_tensor_numel(c));
+            double worst = 0;
+            for (int64_t j = 0; a && c && j < lm_tensor_numel(a); j++)
+                worst = fmax(worst, fabs((double)lm_tensor_f32(a)[j] - lm_tensor_f32(c)[j]));
+            CHECK_MSG(worst <= 1e-6, "pool %zu, gradient %d: fused ReLU differs by %g", k, i,
+                      worst);
+        }
+        for (int sep = 0; sep < 2; sep++) {
+            lm_session_free(ss[sep]);
+            lm_graph_free(gs[sep]);
+        }
+    }
+}
+
 int main(void) {
     ctx = lm_ctx_new();
     RUN(conv_errors);
@@ -594,6 +639,7 @@ int main(void) {
     RUN(zero_sized);
     RUN(matches_naive);
     RUN(pool_matches_naive);
+    RUN(relu_pool_gradients);
     lm_ctx_free(ctx);
     return lmt_summary("ops_conv");
 }

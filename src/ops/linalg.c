@@ -186,6 +186,15 @@ const lm_op_def lm_opdef_act_grad_y = {.name = "act_grad_y",
 
 lm_node *lm_act_grad_y(lm_graph *g, lm_node *gy, lm_node *y, int act) {
     if (act == LM_ACT_LINEAR) return gy;
+    if (act == LM_ACT_RELU && gy && gy->op == LM_OP_MAX_POOL_GRAD && gy->in[2] == y) {
+        /* ReLU then max pooling: at a window's argmax the ReLU's output is the
+         * pooled value, so masking the pooled gradient by (pooled > 0) before
+         * scattering it gives the same result on a tensor the window's size
+         * smaller (the unmasked scatter is then never run). */
+        lm_node *masked = lm_act_grad_y(g, gy->in[0], gy->in[1], act);
+        lm_node *in[3] = {masked, gy->in[1], gy->in[2]};
+        return masked ? lm_node_make(g, LM_OP_MAX_POOL_GRAD, 3, in, &gy->p) : NULL;
+    }
     lm_params p = lm_params_zero();
     p.act = act;
     lm_node *in[2] = {gy, y};
