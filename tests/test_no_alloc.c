@@ -110,8 +110,8 @@ static void steps_do_not_allocate(int kind, int threads) {
     fit_allocs(m, x, y, 40); /* plans the sessions */
     long few = fit_allocs(m, x, y, 40), many = fit_allocs(m, x, y, 400);
     CHECK_MSG(many == few,
-              "model %d, %d thread(s): a fit of 5 steps allocates or frees %ld times, of 50 %ld", kind,
-              threads, few, many);
+              "model %d, %d thread(s): a fit of 5 steps allocates or frees %ld times, of 50 %ld",
+              kind, threads, few, many);
     lm_tensor_free(x);
     lm_tensor_free(y);
     lm_model_free(m);

@@ -203,10 +203,9 @@ static void block(const lm_sgemm_block *p) {
             int nv = (nr + 15) / 16;
             __mmask16 ml = (__mmask16)(0xFFFFu >> (16 * nv - nr));
             const float *bt = p->prefetch_b ? p->b + jr / NR * p->psb : p->b + jr;
-            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, bt, p->rsb,
-                                          p->prefetch_b, ml, p->c + ir * p->ldc + jr, p->ldc,
-                                          p->alpha, p->beta, p->bias ? p->bias + jr : NULL,
-                                          p->relu);
+            tiles[packed][mr - 1][nv - 1](p->kc, a, p->rsa, bt, p->rsb, p->prefetch_b, ml,
+                                          p->c + ir * p->ldc + jr, p->ldc, p->alpha, p->beta,
+                                          p->bias ? p->bias + jr : NULL, p->relu);
             jr += nr;
         }
         ir += mr;
