@@ -10,32 +10,12 @@
  *
  * The last line printed is the test accuracy (about 0.975). Data:
  * $LAMINA_DATA/mnist/, else the download cache (see lamina/datasets.h). */
+#include "example_args.h"
 #include <lamina/lamina.h>
 #include <lamina/model.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --epochs, --batch-size, --seed; false (after a usage line) on anything else. */
-static bool parse_args(int argc, char **argv, int *epochs, int *batch, unsigned long long *seed) {
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--epochs"))
-            *epochs = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size"))
-            *batch = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
-            *seed = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: %s [--epochs N] [--batch-size N] [--seed N]\n", argv[0]);
-            return false;
-        }
-    }
-    if (*epochs < 1 || *batch < 1) {
-        fprintf(stderr, "%s: epochs and batch size must be positive\n", argv[0]);
-        return false;
-    }
-    return true;
-}
 
 /* x.reshape(-1, 784).astype("float32") / 255 */
 static lm_tensor *flat_images(lm_tensor *u8) {

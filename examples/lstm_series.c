@@ -16,6 +16,7 @@
  * Prints the RMSE in passengers (thousands) of the naive forecast (next
  * month = this month) and, as the last line, of the model. Data:
  * $LAMINA_DATA/airline-passengers.csv (default ../shared/data). */
+#include "example_args.h"
 #include <lamina/lamina.h>
 #include <lamina/model.h>
 #include <math.h>
@@ -25,27 +26,6 @@
 
 #define WINDOW   10
 #define HELD_OUT 24
-
-/* --epochs, --batch-size, --seed; false (after a usage line) on anything else. */
-static bool parse_args(int argc, char **argv, int *epochs, int *batch, unsigned long long *seed) {
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--epochs"))
-            *epochs = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size"))
-            *batch = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
-            *seed = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: %s [--epochs N] [--batch-size N] [--seed N]\n", argv[0]);
-            return false;
-        }
-    }
-    if (*epochs < 1 || *batch < 1) {
-        fprintf(stderr, "%s: epochs and batch size must be positive\n", argv[0]);
-        return false;
-    }
-    return true;
-}
 
 int main(int argc, char **argv) {
     int epochs = 100, batch = 16;

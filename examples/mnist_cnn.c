@@ -9,32 +9,12 @@
  * accuracy: 0.9874 after 3 epochs with seed 1 (Keras 3 gets 0.9837 to 0.9874
  * for seeds 1 to 3 with this model). Data: $LAMINA_DATA/mnist/, else the
  * download cache (see lamina/datasets.h). */
+#include "example_args.h"
 #include <lamina/lamina.h>
 #include <lamina/model.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* --epochs, --batch-size, --seed; false (after a usage line) on anything else. */
-static bool parse_args(int argc, char **argv, int *epochs, int *batch, unsigned long long *seed) {
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--epochs"))
-            *epochs = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size"))
-            *batch = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
-            *seed = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: %s [--epochs N] [--batch-size N] [--seed N]\n", argv[0]);
-            return false;
-        }
-    }
-    if (*epochs < 1 || *batch < 1) {
-        fprintf(stderr, "%s: epochs and batch size must be positive\n", argv[0]);
-        return false;
-    }
-    return true;
-}
 
 /* x.astype("float32") / 255, reshaped to (N, 28, 28, 1). */
 static lm_tensor *images(lm_tensor *u8) {

@@ -11,6 +11,7 @@
  * the same model on the same inputs in Keras, whose test accuracy (0.9688,
  * tests/data/keras/mnist_mlp/keras_accuracy.txt) this should match within
  * half a point. The last line printed is the test accuracy. */
+#include "example_args.h"
 #include <lamina/lamina.h>
 #include <lamina/model.h>
 #include <stdio.h>
@@ -18,27 +19,6 @@
 #include <string.h>
 
 #define SIDE 10
-
-/* --epochs, --batch-size, --seed; false (after a usage line) on anything else. */
-static bool parse_args(int argc, char **argv, int *epochs, int *batch, unsigned long long *seed) {
-    for (int i = 1; i < argc; i++) {
-        if (i + 1 < argc && !strcmp(argv[i], "--epochs"))
-            *epochs = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--batch-size"))
-            *batch = atoi(argv[++i]);
-        else if (i + 1 < argc && !strcmp(argv[i], "--seed"))
-            *seed = strtoull(argv[++i], NULL, 10);
-        else {
-            fprintf(stderr, "usage: %s [--epochs N] [--batch-size N] [--seed N]\n", argv[0]);
-            return false;
-        }
-    }
-    if (*epochs < 1 || *batch < 1) {
-        fprintf(stderr, "%s: epochs and batch size must be positive\n", argv[0]);
-        return false;
-    }
-    return true;
-}
 
 /* w[o][i]: overlap of output cell o, [o s, (o + 1) s) with s = 28 / SIDE, with
  * input pixel [i, i + 1), divided by s (the weights sum to 1 over i). */
