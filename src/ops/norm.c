@@ -236,9 +236,7 @@ static lm_status k_layer_norm(lm_kcall *c) {
     const float *gamma = (kind & NORM_GAMMA) ? lm_f(&c->in[gi++]) : NULL;
     const float *beta = (kind & NORM_BETA) ? lm_f(&c->in[gi]) : NULL;
     int64_t C = norm_channels(&c->out), rows = norm_rows(&c->out);
-    float eps = c->p->f[1], *mean = c->aux;
-    if (rows == 0 || C == 0) return LM_OK; /* also keeps NULL + 0 out of the way */
-    float *istd = mean + rows;
+    float eps = c->p->f[1], *mean = c->aux, *istd = mean + rows;
     int nt = c->env->nthreads;
 #pragma omp parallel for num_threads(nt) if (nt > 1 && rows * C >= NORM_PAR_MIN) schedule(static)
     for (int64_t r = 0; r < rows; r++) {

@@ -210,10 +210,10 @@ static lm_status k_layer_norm_grad(lm_kcall *c) {
     const float *gy = lm_f(&c->in[0]), *x = lm_f(&c->in[1]);
     const float *gamma = (c->p->kind & NORM_GAMMA) ? lm_f(&c->in[3]) : NULL;
     int64_t C = norm_channels(&c->out), rows = norm_rows(&c->out);
-    if (rows == 0 || C == 0) return LM_OK;
     const float *mean = c->in_aux[2], *istd = mean + rows;
     float *dx = lm_f(&c->out);
     int nt = c->env->nthreads;
+    if (C == 0) return LM_OK;
 #pragma omp parallel for num_threads(nt) if (nt > 1 && rows * C >= NORM_PAR_MIN) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const float *restrict g = gy + r * C, *restrict xr = x + r * C;
