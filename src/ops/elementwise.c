@@ -87,7 +87,6 @@ static void bplan_run(const bplan *P, const lm_kcall *c, const lm_elem_kernels *
     int64_t pieces = split ? (inner + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK : 1;
     int64_t groups = (mid + per - 1) / per, items = outer * groups * pieces;
     int op = gy ? c->p->kind : c->node->op, nt = c->env->nthreads;
-    (void)nt;
     LM_PAR_FOR(nt > 1 && n > 32768, nt, it, items, {
         int64_t o = it / (groups * pieces), m0 = (it / pieces % groups) * per;
         int64_t c0 = (it % pieces) * LM_ELEM_CHUNK, oa, ob;

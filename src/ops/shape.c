@@ -638,7 +638,6 @@ static lm_status k_repeat(lm_kcall *c) {
     const char *xp = x->p;
     char *y = c->out.p;
     int nt = c->env->nthreads;
-    (void)nt;
     LM_PAR_FOR(nt > 1 && c->out.n * 4 > PAR_BYTES, nt, b, B, {
         for (int64_t r = 0; r < n; r++) memcpy(y + (size_t)(b * n + r) * row, xp + b * row, row);
     });
@@ -664,7 +663,6 @@ static lm_status k_repeat_grad(lm_kcall *c) {
     const float *g = lm_f(gy);
     float *y = lm_f(&c->out);
     int nt = c->env->nthreads;
-    (void)nt;
     LM_PAR_FOR(nt > 1 && gy->n * 4 > PAR_BYTES, nt, b, B, {
         float *restrict yb = y + b * F;
         for (int64_t f = 0; f < F; f++) yb[f] = 0;

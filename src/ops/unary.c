@@ -99,7 +99,6 @@ static lm_status k_unary(lm_kcall *c) {
     int64_t n = c->out.n, nch = (n + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK;
     int op = c->node->op, nt = c->env->nthreads;
     int64_t min_par = costly(op) ? 8192 : 65536;
-    (void)nt;
     LM_PAR_FOR(nt > 1 && n > min_par, nt, i, nch, {
         int64_t o = i * LM_ELEM_CHUNK;
         K->unary(op, c->p, lm_min64(LM_ELEM_CHUNK, n - o), x + o, y + o);
@@ -130,7 +129,6 @@ static lm_status k_unary_grad(lm_kcall *c) {
     int64_t n = c->out.n, nch = (n + LM_ELEM_CHUNK - 1) / LM_ELEM_CHUNK;
     int op = c->p->kind, nt = c->env->nthreads;
     int64_t min_par = costly(op) ? 8192 : 65536;
-    (void)nt;
     LM_PAR_FOR(nt > 1 && n > min_par, nt, i, nch, {
         int64_t o = i * LM_ELEM_CHUNK;
         K->unary_grad(op, c->p, lm_min64(LM_ELEM_CHUNK, n - o), gy + o, t + o, y + o);

@@ -10,7 +10,6 @@ static void run_blocks(lm_rule_block_fn f, const lm_optimizer *o, const lm_opt_s
                        const lm_rule_ptrs *p, int64_t n) {
     const int64_t nblk = (n + BLK - 1) / BLK;
     const int nt = s->nthreads;
-    (void)nt; /* unused without OpenMP */
     LM_PAR_FOR(nt > 1 && n > LM_OPT_PAR_MIN, nt, b, nblk,
                { f(o, s, p, b * BLK, (int)lm_min64(BLK, n - b * BLK)); });
 }
