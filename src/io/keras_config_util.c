@@ -109,21 +109,6 @@ static cJSON *object_entry(const char *module, const char *cls, cJSON *config) {
     return e;
 }
 
-static const char *const init_class[LM_INIT_COUNT] = {[LM_INIT_GLOROT_UNIFORM] = "GlorotUniform",
-                                                      [LM_INIT_GLOROT_NORMAL] = "GlorotNormal",
-                                                      [LM_INIT_HE_UNIFORM] = "HeUniform",
-                                                      [LM_INIT_HE_NORMAL] = "HeNormal",
-                                                      [LM_INIT_LECUN_UNIFORM] = "LecunUniform",
-                                                      [LM_INIT_LECUN_NORMAL] = "LecunNormal",
-                                                      [LM_INIT_ORTHOGONAL] = "Orthogonal",
-                                                      [LM_INIT_ZEROS] = "Zeros",
-                                                      [LM_INIT_ONES] = "Ones",
-                                                      [LM_INIT_CONSTANT] = "Constant",
-                                                      [LM_INIT_RANDOM_NORMAL] = "RandomNormal",
-                                                      [LM_INIT_RANDOM_UNIFORM] = "RandomUniform",
-                                                      [LM_INIT_TRUNCATED_NORMAL] =
-                                                          "TruncatedNormal"};
-
 /* Keras's initializer configs: the seed first, then the class's own keys. */
 lm_status lm_kc_put_init(cJSON *obj, const char *key, lm_initializer in, lm_init_kind dflt) {
     if (in.kind == LM_INIT_DEFAULT) in.kind = dflt;
@@ -168,7 +153,7 @@ lm_status lm_kc_put_init(cJSON *obj, const char *key, lm_initializer in, lm_init
         cJSON_Delete(c);
         return st;
     }
-    return lm_kc_put(obj, key, object_entry("keras.initializers", init_class[in.kind], c));
+    return lm_kc_put(obj, key, object_entry("keras.initializers", lm_init_class_name(in.kind), c));
 }
 
 lm_status lm_kc_put_reg(cJSON *obj, const char *key, const lm_regularizer *r) {

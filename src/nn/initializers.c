@@ -40,6 +40,10 @@ const char *lm_init_name(lm_init_kind k) {
     return k > 0 && k < LM_INIT_COUNT ? init_names[k] : NULL;
 }
 
+const char *lm_init_class_name(lm_init_kind k) {
+    return k > 0 && k < LM_INIT_COUNT ? init_classes[k] : NULL;
+}
+
 int lm_init_from_name(const char *name) {
     if (!name) return -1;
     for (int k = 1; k < LM_INIT_COUNT; k++)

@@ -183,4 +183,7 @@ struct lm_callback {
     lm_status err; /* a failed save, etc.: reported by fit */
 };
 
+/* Keras's class name of an initializer ("GlorotUniform"), NULL if out of range. */
+const char *lm_init_class_name(lm_init_kind k);
+
 #endif
